@@ -1,0 +1,141 @@
+"""Frame encoding and an incremental frame decoder.
+
+A frame is a 4-byte big-endian unsigned payload length followed by exactly
+that many payload bytes. The decoder takes bytes in chunks of any size and
+hands out whole frames in order; its cost is linear in the bytes fed.
+"""
+
+from tcpcam.errors import FrameTooLarge, LocalProtocolError
+
+#: Size of the length prefix in front of every payload.
+HEADER_BYTES = 4
+#: Largest length a 4-byte unsigned header can declare.
+MAX_DECLARABLE_BYTES = 0xFFFFFFFF
+#: Default limit on a declared payload length: 16 MiB.
+DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+def encode_header(length):
+    """Return the 4-byte big-endian header for a payload of ``length`` bytes."""
+    if not 0 <= length <= MAX_DECLARABLE_BYTES:
+        raise LocalProtocolError(
+            "cannot frame a payload of %d bytes: the header holds 0 to %d"
+            % (length, MAX_DECLARABLE_BYTES)
+        )
+    return length.to_bytes(HEADER_BYTES, "big")
+
+
+def encode_frame(payload):
+    """Return header and payload as one ``bytes`` object."""
+    return encode_header(len(payload)) + bytes(payload)
+
+
+class FrameDecoder:
+    """Turn a byte stream into frames, h11 style.
+
+    Call :meth:`receive_data` with whatever arrived, then :meth:`next_frame`
+    until it returns ``None``. A frame is returned as a ``memoryview`` into a
+    payload buffer that the decoder reuses, so no large object is allocated
+    per frame; the view is valid until the next call into the decoder. Copy it
+    (``bytes(view)``) to keep it, or use :meth:`feed`, which does.
+
+    A header that declares more than ``max_frame_bytes`` raises
+    :class:`~tcpcam.errors.FrameTooLarge` before any of the payload is
+    buffered; the decoder then stays failed.
+    """
+
+    def __init__(self, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
+        if not 0 <= max_frame_bytes <= MAX_DECLARABLE_BYTES:
+            raise LocalProtocolError(
+                "max_frame_bytes must be 0 to %d, not %r"
+                % (MAX_DECLARABLE_BYTES, max_frame_bytes)
+            )
+        self.max_frame_bytes = max_frame_bytes
+        self.frames_decoded = 0
+        self._header = bytearray(HEADER_BYTES)
+        self._header_fill = 0
+        self._length = -1
+        self._payload = bytearray(0)
+        self._payload_fill = 0
+        self._chunks = []
+        self._offset = 0
+        self._error = None
+
+    @property
+    def in_frame(self):
+        """True while part of a frame (header or payload) has been received."""
+        return self._header_fill > 0 or self._length >= 0 or bool(self._chunks)
+
+    @property
+    def declared_length(self):
+        """Payload length of the frame in progress, or ``None`` before its header."""
+        return self._length if self._length >= 0 else None
+
+    @property
+    def payload_received(self):
+        """Payload bytes of the frame in progress received so far."""
+        return self._payload_fill
+
+    def receive_data(self, data):
+        """Queue ``data`` (bytes-like) for decoding; nothing is copied yet."""
+        if self._error is not None:
+            raise self._error
+        if len(data):
+            self._chunks.append(memoryview(data))
+
+    def next_frame(self):
+        """Return the next complete payload as a memoryview, or ``None``."""
+        if self._error is not None:
+            raise self._error
+        chunks = self._chunks
+        while True:
+            if self._length >= 0 and self._payload_fill == self._length:
+                return self._complete()
+            if not chunks:
+                return None
+            chunk = chunks[0]
+            start = self._offset
+            if self._length < 0:
+                end = min(len(chunk), start + HEADER_BYTES - self._header_fill)
+                self._header[self._header_fill:self._header_fill + end - start] = chunk[start:end]
+                self._header_fill += end - start
+                if self._header_fill == HEADER_BYTES:
+                    self._start_payload(int.from_bytes(self._header, "big"))
+            else:
+                end = min(len(chunk), start + self._length - self._payload_fill)
+                self._payload[self._payload_fill:self._payload_fill + end - start] = chunk[start:end]
+                self._payload_fill += end - start
+            if end == len(chunk):
+                chunks.pop(0)
+                self._offset = 0
+            else:
+                self._offset = end
+
+    def feed(self, data):
+        """Decode ``data`` and return the complete payloads it finished, as bytes."""
+        self.receive_data(data)
+        frames = []
+        while True:
+            frame = self.next_frame()
+            if frame is None:
+                return frames
+            frames.append(bytes(frame))
+
+    def _start_payload(self, length):
+        if length > self.max_frame_bytes:
+            self._error = FrameTooLarge(length, self.max_frame_bytes)
+            self._chunks = []
+            raise self._error
+        if len(self._payload) < length:
+            # A new buffer, never a resize: views handed out earlier stay valid.
+            self._payload = bytearray(length)
+        self._length = length
+        self._payload_fill = 0
+
+    def _complete(self):
+        length = self._length
+        self._length = -1
+        self._header_fill = 0
+        self._payload_fill = 0
+        self.frames_decoded += 1
+        return memoryview(self._payload)[:length]

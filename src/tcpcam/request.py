@@ -1,0 +1,85 @@
+"""Pieces of request parsing: token limits, the command grammar, PIN compare."""
+
+from tcpcam.errors import BadCommand, LocalProtocolError
+
+#: Longest PIN or command token accepted, in bytes.
+MAX_TOKEN_BYTES = 128
+#: How long the peer must be quiet before an unterminated token counts as
+#: complete, in milliseconds. The I/O layer owns this timer.
+DEFAULT_IDLE_MS = 100
+#: Bytes that end a token: ``1235\n``, ``1235\r\n`` and ``1235\0`` all work.
+TERMINATORS = b"\r\n\x00"
+#: The command's range: a C ``int`` on the original firmware.
+COMMAND_MIN = -(2 ** 31)
+COMMAND_MAX = 2 ** 31 - 1
+
+_DIGITS = b"0123456789"
+_BLANKS = b" \t\x0b\x0c"
+
+
+def find_terminator(data, start):
+    """Index of the first terminator byte in ``data`` at or after ``start``, or -1."""
+    found = -1
+    for byte in TERMINATORS:
+        index = data.find(bytes((byte,)), start)
+        if index >= 0 and (found < 0 or index < found):
+            found = index
+    return found
+
+
+def constant_time_equal(a, b):
+    """Compare two byte strings in time that depends only on ``len(b)``.
+
+    ``b`` is the secret (the configured PIN); MicroPython has no
+    ``hmac.compare_digest``, so this is written out.
+    """
+    difference = len(a) ^ len(b)
+    length_a = len(a)
+    for index in range(len(b)):
+        other = a[index] if index < length_a else 0
+        difference |= other ^ b[index]
+    return difference == 0
+
+
+def _strip_blanks(token):
+    start = 0
+    end = len(token)
+    while start < end and token[start] in _BLANKS:
+        start += 1
+    while end > start and token[end - 1] in _BLANKS:
+        end -= 1
+    return token[start:end]
+
+
+def parse_command(token):
+    """Parse a command token: an optionally signed decimal integer.
+
+    Blanks around it are ignored. Anything else, or a number outside the
+    32-bit signed range, raises :class:`~tcpcam.errors.BadCommand`.
+    """
+    text = _strip_blanks(bytes(token))
+    digits = text[1:] if text[:1] in (b"+", b"-") else text
+    if not digits or any(byte not in _DIGITS for byte in digits):
+        raise BadCommand(
+            "bad command %r: expected a whole number such as 5 (N frames) or 0 (a stream)"
+            % (bytes(token[:32]),)
+        )
+    value = int(text)
+    if not COMMAND_MIN <= value <= COMMAND_MAX:
+        raise BadCommand(
+            "bad command %d: outside the 32-bit range %d to %d"
+            % (value, COMMAND_MIN, COMMAND_MAX)
+        )
+    return value
+
+
+def check_pin(pin, max_token_bytes=MAX_TOKEN_BYTES):
+    """Return ``pin`` as bytes, or raise LocalProtocolError if no client could send it."""
+    if isinstance(pin, str):
+        pin = pin.encode()
+    pin = bytes(pin)
+    if not pin or len(pin) > max_token_bytes or find_terminator(pin, 0) >= 0:
+        raise LocalProtocolError(
+            "the PIN must be 1 to %d bytes with no CR, LF or NUL" % max_token_bytes
+        )
+    return pin

@@ -1,0 +1,1 @@
+"""twistd tap modules: ``Options`` and ``makeService`` for each plugin."""

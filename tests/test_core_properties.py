@@ -1,0 +1,84 @@
+"""Property tests of the sans-IO core (CPython only: they use hypothesis)."""
+
+import subprocess
+import sys
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tcpcam.errors import FrameTooLarge, RemoteProtocolError
+from tcpcam.events import Accepted, Rejected
+from tcpcam.framing import FrameDecoder, encode_frame
+from tcpcam.request import MAX_TOKEN_BYTES
+from tcpcam.session import AWAITING_COMMAND, AWAITING_PIN, Session
+
+payloads = st.lists(st.binary(max_size=300), max_size=12)
+
+
+@st.composite
+def split_stream(draw):
+    """A list of payloads and their encoded stream cut at arbitrary points."""
+    frames = draw(payloads)
+    data = b"".join(encode_frame(frame) for frame in frames)
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=40)))
+    pieces = [data[start:end] for start, end in zip([0] + cuts, cuts + [len(data)], strict=True)]
+    return frames, pieces
+
+
+@given(split_stream())
+def test_any_split_decodes_to_the_same_frames(case):
+    frames, pieces = case
+    decoder = FrameDecoder()
+    decoded = []
+    for piece in pieces:
+        decoded.extend(decoder.feed(piece))
+    assert decoded == frames
+    assert not decoder.in_frame
+
+
+@given(st.lists(st.binary(max_size=64), max_size=30), st.integers(0, 100))
+def test_random_bytes_never_crash_the_decoder(pieces, limit):
+    decoder = FrameDecoder(max_frame_bytes=limit)
+    try:
+        for piece in pieces:
+            for frame in decoder.feed(piece):
+                assert len(frame) <= limit
+    except FrameTooLarge as error:
+        assert error.length > limit
+    assert len(decoder._payload) <= limit
+
+
+@given(st.lists(st.binary(max_size=200), max_size=30), st.booleans())
+@settings(max_examples=300)
+def test_random_bytes_never_crash_the_request_parser(pieces, idle_between):
+    session = Session("1235")
+    for piece in pieces:
+        events = session.receive_data(piece)
+        if idle_between:
+            events += session.peer_idle()
+        for event in events:
+            assert isinstance(event, (Accepted, Rejected))
+            if isinstance(event, Rejected):
+                assert isinstance(event.error, RemoteProtocolError) and event.reason
+        if session.state in (AWAITING_PIN, AWAITING_COMMAND):
+            assert len(session._partial) <= MAX_TOKEN_BYTES
+
+
+@given(st.integers(-(2**31), 2**31 - 1), st.sampled_from([b"\n", b"\r\n", b"\x00"]), st.integers(1, 8))
+def test_valid_requests_in_any_chunking_are_accepted(frames, terminator, chunk):
+    request = b"1235" + terminator + str(frames).encode() + terminator
+    session = Session("1235")
+    events = []
+    for start in range(0, len(request), chunk):
+        events.extend(session.receive_data(request[start:start + chunk]))
+    assert [type(event) for event in events] == [Accepted]
+    assert events[0].frames == frames
+
+
+def test_importing_tcpcam_core_does_not_import_twisted():
+    code = (
+        "import sys, tcpcam, tcpcam.framing, tcpcam.session, tcpcam.broadcast, tcpcam.request;"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'twisted'))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert output.stdout.strip() == "[]"
