@@ -82,3 +82,27 @@ def test_importing_tcpcam_core_does_not_import_twisted():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert output.stdout.strip() == "[]"
+
+
+def test_decoding_in_small_chunks_does_not_recopy_a_growing_buffer():
+    import tracemalloc
+
+    payload = bytes(range(256)) * 4096
+    data = encode_frame(payload)
+    pieces = [data[start:start + 512] for start in range(0, len(data), 512)]
+    decoder = FrameDecoder()
+    tracemalloc.start()
+    try:
+        received = []
+        for piece in pieces:
+            decoder.receive_data(piece)
+            frame = decoder.next_frame()
+            if frame is not None:
+                received.append(len(frame))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert received == [len(payload)]
+    # One payload buffer plus small change: a buffer re-copied per chunk would
+    # need at least twice the payload at its peak.
+    assert peak < len(payload) * 1.25
