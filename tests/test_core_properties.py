@@ -106,3 +106,19 @@ def test_decoding_in_small_chunks_does_not_recopy_a_growing_buffer():
     # One payload buffer plus small change: a buffer re-copied per chunk would
     # need at least twice the payload at its peak.
     assert peak < len(payload) * 1.25
+
+
+def test_frame_whole_in_a_chunk_is_a_view_of_it_and_a_split_one_reuses_a_buffer():
+    chunk = encode_frame(b"a" * 100) + encode_frame(b"b" * 100)[:50]
+    decoder = FrameDecoder()
+    decoder.receive_data(chunk)
+    first = decoder.next_frame()
+    assert first.obj is chunk and bytes(first) == b"a" * 100
+    assert decoder.next_frame() is None
+    decoder.receive_data(encode_frame(b"b" * 100)[50:])
+    second = decoder.next_frame()
+    assert second.obj is decoder._payload and bytes(second) == b"b" * 100
+    decoder.receive_data(encode_frame(b"c" * 20)[:10])
+    decoder.receive_data(encode_frame(b"c" * 20)[10:])
+    third = decoder.next_frame()
+    assert third.obj is second.obj and bytes(third) == b"c" * 20

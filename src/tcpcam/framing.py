@@ -34,10 +34,13 @@ class FrameDecoder:
     """Turn a byte stream into frames, h11 style.
 
     Call :meth:`receive_data` with whatever arrived, then :meth:`next_frame`
-    until it returns ``None``. A frame is returned as a ``memoryview`` into a
-    payload buffer that the decoder reuses, so no large object is allocated
-    per frame; the view is valid until the next call into the decoder. Copy it
-    (``bytes(view)``) to keep it, or use :meth:`feed`, which does.
+    until it returns ``None``. A frame is returned as a ``memoryview``, so no
+    large object is allocated per frame: a frame that lies whole in one chunk
+    is a view of that chunk, and one split across chunks is gathered into a
+    payload buffer that the decoder reuses. The view is valid until the next
+    call into the decoder; copy it (``bytes(view)``) to keep it, or use
+    :meth:`feed`, which does. Chunks are not copied when received, so do not
+    change a chunk after passing it in.
 
     A header that declares more than ``max_frame_bytes`` raises
     :class:`~tcpcam.errors.FrameTooLarge` before any of the payload is
@@ -95,6 +98,10 @@ class FrameDecoder:
                 return None
             chunk = chunks[0]
             start = self._offset
+            if self._header_fill == 0 and self._length < 0:
+                whole = self._whole_frame_in(chunk, start)
+                if whole is not None:
+                    return whole
             if self._length < 0:
                 end = min(len(chunk), start + HEADER_BYTES - self._header_fill)
                 self._header[self._header_fill:self._header_fill + end - start] = chunk[start:end]
@@ -120,6 +127,22 @@ class FrameDecoder:
             if frame is None:
                 return frames
             frames.append(bytes(frame))
+
+    def _whole_frame_in(self, chunk, start):
+        header_end = start + HEADER_BYTES
+        if header_end > len(chunk):
+            return None
+        length = int.from_bytes(chunk[start:header_end], "big")
+        end = header_end + length
+        if end > len(chunk) or length > self.max_frame_bytes:
+            return None
+        if end == len(chunk):
+            self._chunks.pop(0)
+            self._offset = 0
+        else:
+            self._offset = end
+        self.frames_decoded += 1
+        return chunk[header_end:end]
 
     def _start_payload(self, length):
         if length > self.max_frame_bytes:

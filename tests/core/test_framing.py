@@ -97,7 +97,7 @@ def test_limit_must_fit_the_header():
         FrameDecoder(max_frame_bytes=0x100000000)
 
 
-def test_views_share_a_reused_buffer_and_feed_copies():
+def test_views_last_until_the_next_call_and_feed_copies():
     decoder = FrameDecoder()
     decoder.receive_data(encode_frame(b"first") + encode_frame(b"2nd"))
     first = decoder.next_frame()

@@ -1,0 +1,123 @@
+"""Frame sources: the camera, a JPEG file, or a fixed text (the original's build types).
+
+Each source has ``start()`` and ``capture()``; ``capture`` returns the frame
+as bytes, or ``False`` when there is none this time (logged by the caller).
+"""
+
+import time
+
+from tcpcam_fw.log import say
+
+
+class HelloSource:
+    """The same short text every time, as the original's test build."""
+
+    def __init__(self, config):
+        self.frame = config["hello_text"].encode()
+
+    def start(self):
+        """Nothing to start."""
+        return True
+
+    def capture(self):
+        """The text as bytes."""
+        return self.frame
+
+
+class JpegSource:
+    """One JPEG file from the device's filesystem, read once."""
+
+    def __init__(self, config):
+        self.path = config["jpeg_path"]
+        self.frame = False
+
+    def start(self):
+        """Read the file; False (logged) when it cannot be read."""
+        try:
+            with open(self.path, "rb") as handle:
+                self.frame = handle.read()
+        except OSError as error:
+            say("jpeg: cannot read %s (%s); no frames" % (self.path, error))
+            self.frame = False
+            return False
+        say("jpeg: serving %s (%d bytes)" % (self.path, len(self.frame)))
+        return True
+
+    def capture(self):
+        """The file's bytes, or False when it could not be read."""
+        return self.frame
+
+
+class CameraSource:
+    """The OV2640 through micropython-camera-driver's ``camera`` module.
+
+    ``camera.init`` on a camera that is already running reboots the board,
+    and after a soft reset the driver may still be running, so every start
+    calls ``camera.deinit()`` first. A failed start is logged and tried again
+    after ``camera_retry_ms``; after :attr:`max_failed_captures` failed
+    captures in a row the camera is restarted the same way.
+    """
+
+    #: Failed captures in a row that make the camera restart.
+    max_failed_captures = 5
+
+    def __init__(self, config):
+        self.config = config
+        self.camera = None
+        self.ready = False
+        self.failed_captures = 0
+        self._next_start = time.ticks_ms()
+
+    def start(self):
+        """Start the camera; False (logged) when it did not start."""
+        try:
+            import camera
+        except ImportError:
+            say("camera: no camera module in this MicroPython image; flash one built with the camera driver")
+            return False
+        self.camera = camera
+        self._stop()
+        config = self.config
+        try:
+            camera.init(0, format=camera.JPEG, framesize=getattr(camera, "FRAME_" + config["framesize"]),
+                        fb_location=camera.PSRAM)
+        except (OSError, ValueError) as error:
+            self._stop()
+            self._next_start = time.ticks_add(time.ticks_ms(), config["camera_retry_ms"])
+            say("camera: init failed (%s); deinit done, retry in %d ms" % (error, config["camera_retry_ms"]))
+            return False
+        camera.quality(config["quality"])
+        camera.flip(1 if config["flip"] else 0)
+        camera.mirror(1 if config["mirror"] else 0)
+        self.ready = True
+        self.failed_captures = 0
+        say("camera: started, %s, quality %d" % (config["framesize"], config["quality"]))
+        return True
+
+    def capture(self):
+        """A JPEG as bytes, or False (the camera failed or is not started yet)."""
+        if not self.ready:
+            if time.ticks_diff(self._next_start, time.ticks_ms()) > 0 or not self.start():
+                return False
+        frame = self.camera.capture()
+        if frame is False or not frame:
+            self.failed_captures += 1
+            if self.failed_captures >= self.max_failed_captures:
+                say("camera: %d failed captures in a row; restarting the camera" % self.failed_captures)
+                self._stop()
+            return False
+        self.failed_captures = 0
+        return frame
+
+    def _stop(self):
+        self.ready = False
+        try:
+            self.camera.deinit()
+        except (OSError, AttributeError):
+            pass
+
+
+def make_source(config):
+    """The source named by ``config["source"]``."""
+    kinds = {"camera": CameraSource, "jpeg": JpegSource, "hello": HelloSource}
+    return kinds[config["source"]](config)

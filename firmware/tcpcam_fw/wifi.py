@@ -1,0 +1,71 @@
+"""Join the WiFi network as a station and stay joined, with backoff between attempts.
+
+Boards without a ``network`` module (the unix port that runs the simulator)
+skip WiFi with one line on the console.
+"""
+
+import asyncio
+import time
+
+from tcpcam_fw.log import say
+
+#: How often a joined station checks that it is still joined, in ms.
+CHECK_MS = 2000
+
+
+def next_delay(delay, config):
+    """The pause after ``delay`` ms: doubled, capped at ``wifi_retry_max_ms``."""
+    return min(delay * 2, config["wifi_retry_max_ms"])
+
+
+async def keep_joined(config, network=None, rounds=-1):
+    """Join, then rejoin whenever the link drops; ``rounds`` >= 0 bounds the loop (tests)."""
+    if network is None:
+        try:
+            import network
+        except ImportError:
+            say("wifi: no network module here; serving on the host's network")
+            return
+    if not config["ssid"]:
+        say("wifi: no ssid in config.json; not joining a network")
+        return
+    station = network.WLAN(network.STA_IF)
+    station.active(True)
+    delay = config["wifi_retry_ms"]
+    joined = False
+    while rounds != 0:
+        rounds -= 1
+        if station.isconnected():
+            if not joined:
+                joined = True
+                delay = config["wifi_retry_ms"]
+                say("wifi: joined %s as %s" % (config["ssid"], station.ifconfig()[0]))
+            await asyncio.sleep_ms(CHECK_MS)
+            continue
+        if joined:
+            joined = False
+            say("wifi: lost %s; joining again" % config["ssid"])
+        if await _attempt(station, config):
+            continue
+        say("wifi: could not join %s (status %s); next try in %d ms"
+            % (config["ssid"], station.status(), delay))
+        await asyncio.sleep_ms(delay)
+        delay = next_delay(delay, config)
+
+
+async def _attempt(station, config):
+    try:
+        station.disconnect()
+    except OSError:
+        pass
+    try:
+        station.connect(config["ssid"], config["password"])
+    except OSError as error:
+        say("wifi: connect failed: %s" % (error,))
+        return False
+    deadline = time.ticks_add(time.ticks_ms(), config["wifi_timeout_ms"])
+    while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+        if station.isconnected():
+            return True
+        await asyncio.sleep_ms(100)
+    return station.isconnected()

@@ -1,0 +1,73 @@
+"""Erase an ESP32 and write a MicroPython image to it with esptool, used as a library.
+
+The image must be a MicroPython build that includes the camera driver (for
+example one from lemariva/micropython-camera-driver); on the ESP32 it goes
+at offset 0x1000, after the first-stage boot area.
+"""
+
+from pathlib import Path
+
+#: Where an ESP32 MicroPython image is written.
+ESP32_OFFSET = 0x1000
+#: First byte of every ESP firmware image.
+IMAGE_MAGIC = 0xE9
+#: Default serial speed for writing.
+DEFAULT_BAUD = 460800
+
+
+class FlashError(Exception):
+    """Flashing cannot start or failed; the message says why in one line."""
+
+
+def esptool_major():
+    """Major version of the installed esptool (command names changed in 5)."""
+    import esptool
+
+    try:
+        return int(str(esptool.__version__).split(".")[0])
+    except ValueError:
+        return 5
+
+
+def command_name(name, major=None):
+    """``erase-flash`` for esptool 5 and later, ``erase_flash`` before."""
+    major = esptool_major() if major is None else major
+    return name if major >= 5 else name.replace("-", "_")
+
+
+def check_image(image):
+    """Refuse a missing file or one that is not an ESP firmware image."""
+    path = Path(image)
+    try:
+        with path.open("rb") as stream:
+            first = stream.read(1)
+    except OSError as error:
+        raise FlashError("cannot read image %s: %s" % (image, error.strerror or error)) from None
+    if not first or first[0] != IMAGE_MAGIC:
+        raise FlashError("%s is not an ESP32 firmware image (it should start with byte 0x%02X)"
+                         % (image, IMAGE_MAGIC))
+
+
+def esptool_argvs(port, image, baud=DEFAULT_BAUD, chip="esp32", erase=True, major=None):
+    """The esptool argument lists, in order: erase (unless ``erase`` is false), then write."""
+    common = ["--chip", chip, "--port", port, "--baud", str(baud)]
+    argvs = []
+    if erase:
+        argvs.append(common + [command_name("erase-flash", major)])
+    argvs.append(common + [command_name("write-flash", major), "-z", "0x%x" % ESP32_OFFSET, str(image)])
+    return argvs
+
+
+def flash(argvs):
+    """Run each esptool argument list through ``esptool.main``; FlashError on failure."""
+    import esptool
+
+    for argv in argvs:
+        try:
+            esptool.main(argv)
+        except SystemExit as exit:
+            if exit.code not in (0, None):
+                raise FlashError("esptool %s failed (exit status %s)" % (argv[-1], exit.code)) from None
+        except Exception as error:  # esptool raises FatalError, serial errors and OSError
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise FlashError("esptool failed: %s" % (lines[0] if lines else type(error).__name__)) from None

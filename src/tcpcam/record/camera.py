@@ -1,0 +1,291 @@
+"""Record one camera: reconnect forever, check and store every frame, log the gaps."""
+
+import random
+from collections import deque
+from typing import cast
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import Service
+from twisted.logger import ILogObserver, Logger, LogLevel, globalLogPublisher
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from tcpcam.record.endpoints import WatchedEndpoint
+from tcpcam.record.jpeg import jpegProblem
+
+log = Logger(namespace="tcpcam.record")
+
+
+@implementer(ILogObserver)
+class _WarningsAndWorse:
+    """Pass on only warnings and errors to the global log."""
+
+    def __call__(self, event):
+        if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
+            globalLogPublisher(event)
+
+
+class _StateChangesOnly(ClientService):
+    """ClientService minus its line per retry: the camera logs state changes itself."""
+
+    _log = Logger(namespace="tcpcam.record.clientservice",
+                  observer=cast(ILogObserver, _WarningsAndWorse()))
+
+
+def defaultFactoryMaker(pin, frameReceived, maxFrameBytes, frameTimeout, clock):
+    """Return the tcpcam client factory asking for an endless stream."""
+    from tcpcam.client import TCPCamClientFactory
+
+    return TCPCamClientFactory(
+        pin, 0, frameReceived, maxFrameBytes=maxFrameBytes, frameTimeout=frameTimeout,
+        clock=clock,
+    )
+
+
+class CameraRecorder(Service):
+    """Keep one camera's stream recorded, whatever the network does.
+
+    A ClientService with a capped, jittered backoff keeps the connection up;
+    every frame is checked as a JPEG, stored, and handed to the live viewers.
+    Connects, disconnects (with their reason), bad frames and disk errors go
+    to the camera's event log, and each state change is logged once.
+    """
+
+    #: Seconds between write attempts while the disk fails; frames in between are dropped.
+    diskRetrySeconds = 5.0
+    #: Seconds of frame times that the frame rate is computed over.
+    fpsWindow = 5.0
+
+    def __init__(self, camera, endpoint, store, events, reactor,
+                 backoffInitial=1.0, backoffMax=60.0, factoryMaker=defaultFactoryMaker):
+        self.camera = camera
+        self.name = camera.name
+        self.endpoint = endpoint
+        self.store = store
+        self.events = events
+        self._reactor = reactor
+        self._factoryMaker = factoryMaker
+        self._backoffMax = backoffMax
+        self._policy = backoffPolicy(
+            initialDelay=backoffInitial, maxDelay=backoffMax,
+            jitter=lambda: random.random() * min(1.0, backoffInitial),
+        )
+        self.state = "stopped"
+        self.frames = 0
+        self.badFrames = 0
+        self.bytes = 0
+        self.connects = 0
+        self.connectFailures = 0
+        self.droppedFrames = 0
+        self.diskErrors = 0
+        self.latest = None
+        self.lastFrameTime = None
+        self.lastReason = None
+        self._times = deque(maxlen=256)
+        self._viewers = set()
+        self._fruitlessSessions = 0
+        self._sessionStart = 0
+        self._sessionBad = 0
+        self._diskFailing = False
+        self._nextDiskAttempt = 0.0
+        self._eventsFailing = False
+        self._client = None
+
+    @property
+    def reconnects(self):
+        """Connections made after the first one."""
+        return max(0, self.connects - 1)
+
+    @property
+    def connected(self):
+        """True while a connection to the camera is up."""
+        return self.state == "connected"
+
+    def addViewer(self, viewer):
+        """Call ``viewer.frameAvailable(frame)`` with each good frame from now on."""
+        self._viewers.add(viewer)
+
+    def removeViewer(self, viewer):
+        """Stop handing frames to ``viewer``."""
+        self._viewers.discard(viewer)
+
+    @property
+    def viewers(self):
+        """How many live viewers are attached."""
+        return len(self._viewers)
+
+    def fps(self):
+        """Frames per second over the last :attr:`fpsWindow` seconds."""
+        now = self._reactor.seconds()
+        recent = [t for t in list(self._times) if t > now - self.fpsWindow]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def status(self):
+        """The camera's state as a JSON-ready dict."""
+        now = self._reactor.seconds()
+        return {
+            "state": self.state,
+            "connected": self.connected,
+            "simulated": self.camera.simulated,
+            "endpoint": repr(self.endpoint),
+            "fps": round(self.fps(), 2),
+            "last_frame_age": None if self.lastFrameTime is None
+            else round(max(0.0, now - self.lastFrameTime), 3),
+            "frames": self.frames,
+            "bytes": self.bytes,
+            "bad_frames": self.badFrames,
+            "dropped_frames": self.droppedFrames,
+            "disk_errors": self.diskErrors,
+            "connects": self.connects,
+            "reconnects": self.reconnects,
+            "connect_failures": self.connectFailures,
+            "last_reason": self.lastReason,
+            "viewers": self.viewers,
+        }
+
+    def startService(self):
+        """Start connecting."""
+        Service.startService(self)
+        self.state = "connecting"
+        factory = self._factoryMaker(
+            self.camera.pin, self._frameReceived,
+            self.camera.maxFrameBytes, self.camera.frameTimeout, self._reactor,
+        )
+        self._client = _StateChangesOnly(
+            WatchedEndpoint(self.endpoint, self._connectFailed), factory,
+            retryPolicy=self._retryDelay, clock=self._reactor,
+            prepareConnection=self._connectionMade,
+        )
+        self._client.startService()
+
+    def stopService(self):
+        """Disconnect, then close the store; the Deferred fires when both are done."""
+        Service.stopService(self)
+        if self._client is None:
+            self.store.close()
+            return None
+        stopping = self._client.stopService()
+
+        def closeStore(result):
+            self.state = "stopped"
+            try:
+                self.store.close()
+            except OSError as error:
+                log.error("camera {name}: cannot close its file: {error}",
+                          name=self.name, error=error)
+            return result
+
+        return stopping.addBoth(closeStore)
+
+    def _retryDelay(self, attempt):
+        # Sessions that ended before any frame count as failed attempts too,
+        # so a camera that accepts and hangs up at once is backed off as well.
+        return self._policy(attempt + self._fruitlessSessions)
+
+    def _connectionMade(self, protocol):
+        self.state = "connected"
+        self.connects += 1
+        self._sessionStart = self.frames
+        self._sessionBad = 0
+        log.info("camera {name}: connected to {endpoint}",
+                 name=self.name, endpoint=self.endpoint)
+        self._event("connect", endpoint=repr(self.endpoint))
+        protocol.finished.addBoth(self._connectionEnded)
+
+    def _connectionEnded(self, result):
+        frames = self.frames - self._sessionStart
+        if not self.running:
+            reason = "the recorder stopped"
+        elif isinstance(result, Failure):
+            reason = result.getErrorMessage() or result.type.__name__
+        else:
+            reason = "the camera closed the stream"
+        self._fruitlessSessions = self._fruitlessSessions + 1 if frames == 0 else 0
+        self.lastReason = reason
+        if self.running:
+            self.state = "disconnected"
+            log.warn("camera {name}: disconnected after {frames} frames: {reason};"
+                     " reconnecting with backoff", name=self.name, frames=frames, reason=reason)
+        else:
+            log.info("camera {name}: stopped after {frames} frames", name=self.name, frames=frames)
+        self._event("disconnect", reason=reason, frames=frames, bad_frames=self._sessionBad)
+
+    def _connectFailed(self, failure):
+        self.connectFailures += 1
+        reason = failure.getErrorMessage() or failure.type.__name__
+        if self.state != "unreachable" or reason != self.lastReason:
+            log.warn("camera {name}: cannot connect to {endpoint}: {reason};"
+                     " retrying with backoff (at most {cap:g} s apart)",
+                     name=self.name, endpoint=self.endpoint, reason=reason,
+                     cap=self._backoffMax)
+            self._event("connect_failed", reason=reason)
+        self.state = "unreachable"
+        self.lastReason = reason
+
+    def _frameReceived(self, view):
+        problem = jpegProblem(view)
+        if problem is not None:
+            self.badFrames += 1
+            self._sessionBad += 1
+            if self._sessionBad == 1:
+                log.warn("camera {name}: bad frame of {size} bytes ({problem}): not stored;"
+                         " more on this connection are only counted and put in events.jsonl",
+                         name=self.name, size=len(view), problem=problem)
+            self._event("bad_frame", reason=problem, bytes=len(view))
+            return
+        now = self._reactor.seconds()
+        frame = bytes(view)
+        seq = self.frames
+        self.frames += 1
+        self.bytes += len(frame)
+        self.latest = frame
+        self.lastFrameTime = now
+        self._times.append(now)
+        self._store(frame, now, seq)
+        for viewer in list(self._viewers):
+            viewer.frameAvailable(frame)
+
+    def _store(self, frame, now, seq):
+        if self._diskFailing and now < self._nextDiskAttempt:
+            self.droppedFrames += 1
+            return
+        try:
+            self.store.write(frame, now, seq)
+        except OSError as error:
+            self.droppedFrames += 1
+            self.diskErrors += 1
+            self._nextDiskAttempt = now + self.diskRetrySeconds
+            if not self._diskFailing:
+                self._diskFailing = True
+                log.error("camera {name}: cannot write frames under {path}: {error};"
+                          " dropping frames and retrying every {retry:g} s",
+                          name=self.name, path=self.store.directory, error=_describe(error),
+                          retry=self.diskRetrySeconds)
+                self._event("disk_error", reason=_describe(error))
+            return
+        if self._diskFailing:
+            self._diskFailing = False
+            log.info("camera {name}: writing frames again ({dropped} dropped so far)",
+                     name=self.name, dropped=self.droppedFrames)
+            self._event("disk_ok", dropped_frames=self.droppedFrames)
+
+    def _event(self, event, **fields):
+        try:
+            self.events.append(event, **fields)
+        except OSError as error:
+            if not self._eventsFailing:
+                self._eventsFailing = True
+                log.error("camera {name}: cannot write {path}: {error}",
+                          name=self.name, path=self.events.path, error=_describe(error))
+            return
+        if self._eventsFailing:
+            self._eventsFailing = False
+            log.info("camera {name}: writing {path} again", name=self.name, path=self.events.path)
+
+
+def _describe(error):
+    if error.strerror:
+        return "%s (%s)" % (error.strerror, error.filename) if error.filename else error.strerror
+    return str(error)

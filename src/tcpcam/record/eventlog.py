@@ -1,0 +1,47 @@
+"""The per-camera ``events.jsonl``: one JSON line per connect, disconnect and bad frame."""
+
+import json
+import os
+import time
+
+
+class EventLog:
+    """Append events to ``path`` as JSON lines.
+
+    Each line has ``time`` (ISO 8601, local time with offset), ``ts`` (Unix
+    seconds), ``event`` and the event's fields. The file is opened for each
+    line, so a disk that fails and recovers never leaves it stuck; a line
+    that cannot be written raises OSError for the caller to handle.
+    """
+
+    def __init__(self, path, clock=time.time):
+        self.path = path
+        self._clock = clock
+
+    def append(self, event, **fields):
+        """Write one event line; returns the dict written."""
+        now = self._clock()
+        record = {"time": _isoTime(now), "ts": round(now, 3), "event": event}
+        record.update(fields)
+        line = json.dumps(record, sort_keys=False) + "\n"
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+        return record
+
+
+def _isoTime(when):
+    local = time.localtime(when)
+    offset = local.tm_gmtoff or 0
+    sign = "+" if offset >= 0 else "-"
+    offset = abs(offset)
+    return "%s.%03d%s%02d:%02d" % (
+        time.strftime("%Y-%m-%dT%H:%M:%S", local), int(when * 1000) % 1000,
+        sign, offset // 3600, offset % 3600 // 60,
+    )
+
+
+def readEvents(path):
+    """Return the events of an ``events.jsonl`` file as a list of dicts."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

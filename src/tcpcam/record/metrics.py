@@ -1,0 +1,49 @@
+"""Prometheus metrics of the recorder, read from the cameras at each scrape."""
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+#: (metric name, help, kind, status key) for each per-camera metric.
+_METRICS = (
+    ("tcpcam_frames", "Good frames received from the camera.", "counter", "frames"),
+    ("tcpcam_frame_bytes", "Bytes of good frames received from the camera.", "counter", "bytes"),
+    ("tcpcam_bad_frames", "Frames that were not whole JPEGs (not stored).", "counter", "bad_frames"),
+    ("tcpcam_dropped_frames", "Good frames not stored because of disk errors.", "counter",
+     "dropped_frames"),
+    ("tcpcam_disk_errors", "Failed writes of frames.", "counter", "disk_errors"),
+    ("tcpcam_reconnects", "Connections made after the first one.", "counter", "reconnects"),
+    ("tcpcam_connect_failures", "Failed connection attempts.", "counter", "connect_failures"),
+    ("tcpcam_connected", "1 while the camera is connected.", "gauge", "connected"),
+    ("tcpcam_fps", "Frames per second over the last few seconds.", "gauge", "fps"),
+    ("tcpcam_last_frame_age_seconds", "Seconds since the last good frame.", "gauge",
+     "last_frame_age"),
+    ("tcpcam_viewers", "Live viewers of the camera's MJPEG stream.", "gauge", "viewers"),
+)
+
+
+class RecorderCollector:
+    """A prometheus_client collector over a recorder's cameras."""
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+
+    def collect(self):
+        """Yield one metric family per metric, one sample per camera."""
+        statuses = {name: camera.status() for name, camera in list(self.recorder.cameras.items())}
+        for name, documentation, kind, key in _METRICS:
+            family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
+                name, documentation, labels=["camera"])
+            for camera, status in statuses.items():
+                value = status[key]
+                if value is not None:
+                    family.add_metric([camera], float(value))
+            yield family
+
+
+def metricsResource(recorder):
+    """Return the twisted.web resource serving the recorder's metrics."""
+    from prometheus_client.twisted import MetricsResource
+
+    registry = CollectorRegistry()
+    registry.register(RecorderCollector(recorder))
+    return MetricsResource(registry=registry)

@@ -1,0 +1,167 @@
+"""Retention: delete the oldest recordings by age and by disk quota."""
+
+import os
+import re
+
+from twisted.application.service import Service
+from twisted.internet import task, threads
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from tcpcam.record.storage import TEMP_SUFFIX
+
+log = Logger(namespace="tcpcam.record")
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: A temporary file older than this is a leftover of a crash, not a write in progress.
+STALE_TEMP_SECONDS = 3600.0
+
+
+def recordings(root):
+    """Yield ``(mtime, size, path)`` for every recording under ``root``.
+
+    Recordings are the files in ``ROOT/CAMERA/YYYY-MM-DD/``; events.jsonl
+    and anything else are left alone.
+    """
+    for camera in _entries(root):
+        if not camera.is_dir(follow_symlinks=False):
+            continue
+        for day in _entries(camera.path):
+            if not _DAY.match(day.name) or not day.is_dir(follow_symlinks=False):
+                continue
+            for entry in _entries(day.path):
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                yield info.st_mtime, info.st_size, entry.path
+
+
+def prune(root, keepDays, maxBytes, now, keep=()):
+    """Delete recordings older than ``keepDays`` and, oldest first, beyond ``maxBytes``.
+
+    Zero turns either limit off. Paths in ``keep`` (files being written) are
+    never deleted; temporary files count only once they are stale. Emptied
+    day folders are removed. Returns ``(files deleted, bytes freed)``.
+    """
+    keep = set(keep)
+    files = []
+    for mtime, size, path in recordings(root):
+        if os.path.basename(path).endswith(TEMP_SUFFIX):
+            if now - mtime > STALE_TEMP_SECONDS:
+                _unlink(path)
+            continue
+        files.append((mtime, size, path))
+    files.sort()
+    total = sum(size for _, size, _ in files)
+    cutoff = now - keepDays * 86400.0 if keepDays else None
+    deleted = freed = 0
+    folders = set()
+    for mtime, size, path in files:
+        tooOld = cutoff is not None and mtime < cutoff
+        overQuota = maxBytes and total > maxBytes
+        if not (tooOld or overQuota):
+            break
+        if path in keep:
+            continue
+        if _unlink(path):
+            deleted += 1
+            freed += size
+            total -= size
+            folders.add(os.path.dirname(path))
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass  # not empty: it still holds newer recordings
+    return deleted, freed
+
+
+class RetentionService(Service):
+    """Run :func:`prune` at start and every :attr:`interval` seconds, in a thread.
+
+    ``openPaths`` is a callable returning the files being written right now.
+    """
+
+    #: Seconds between retention passes.
+    interval = 60.0
+
+    def __init__(self, root, keepDays, maxBytes, openPaths, reactor):
+        self.root = root
+        self.keepDays = keepDays
+        self.maxBytes = maxBytes
+        self._openPaths = openPaths
+        self._reactor = reactor
+        self._loop = None
+        self._running = None
+        self.passes = 0
+
+    def startService(self):
+        """Start the periodic passes."""
+        Service.startService(self)
+        if not (self.keepDays or self.maxBytes):
+            return
+        self._loop = task.LoopingCall(self.runOnce)
+        self._loop.clock = self._reactor
+        self._loop.start(self.interval, now=True)
+
+    def stopService(self):
+        """Stop the passes; the Deferred fires once a pass in progress ends."""
+        Service.stopService(self)
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self._running is None:
+            return None
+        waiting = Deferred()
+
+        def passEnded(result):
+            waiting.callback(None)
+            return result
+
+        self._running.addBoth(passEnded)
+        return waiting
+
+    def runOnce(self):
+        """Run one pass in the reactor's thread pool; returns its Deferred."""
+        if self._running is not None:
+            return self._running
+        running = threads.deferToThreadPool(
+            self._reactor, self._reactor.getThreadPool(), prune,
+            self.root, self.keepDays, self.maxBytes, self._reactor.seconds(),
+            tuple(self._openPaths()),
+        )
+
+        def done(result):
+            self._running = None
+            self.passes += 1
+            deleted, freed = result
+            if deleted:
+                log.info("retention: deleted {deleted} old recordings ({mb:.1f} MB) under {root}",
+                         deleted=deleted, mb=freed / 1e6, root=self.root)
+            return result
+
+        def failed(failure):
+            self._running = None
+            log.failure("retention: pass over {root} failed", failure, root=self.root)
+            return (0, 0)
+
+        self._running = running.addCallbacks(done, failed)
+        return self._running
+
+
+def _entries(path):
+    try:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except OSError:
+        return []
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True

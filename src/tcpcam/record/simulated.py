@@ -1,0 +1,65 @@
+"""The built-in simulated camera: the reference server with the ``pattern`` source.
+
+It listens on a loopback port chosen by the system, so a recorder started
+with no camera has real JPEG frames to record and show within seconds.
+"""
+
+from twisted.application.service import Service
+from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
+from twisted.logger import Logger
+
+log = Logger(namespace="tcpcam.record")
+
+
+class SimulatedCamera(Service):
+    """Run the reference server with a synthetic source, in this process, on loopback.
+
+    ``endpoint`` is a :class:`~tcpcam.record.endpoints.LaterEndpoint` that is
+    resolved to the listening port once it listens.
+    """
+
+    #: Where the simulated camera listens: loopback, a free port.
+    listen = "tcp:0:interface=127.0.0.1"
+    #: The frame source spec.
+    source = "pattern"
+    #: Seconds between frames.
+    interval = 0.2
+
+    def __init__(self, reactor, pin, endpoint):
+        self._reactor = reactor
+        self.pin = pin
+        self.endpoint = endpoint
+        self.port = None
+        self._factory = None
+        self._listening = None
+
+    def startService(self):
+        """Start listening."""
+        from tcpcam.server import TCPCamServerFactory
+        from tcpcam.sources import sourceFromSpec
+
+        Service.startService(self)
+        self._factory = TCPCamServerFactory(
+            sourceFromSpec(self.source, self._reactor), pin=self.pin, interval=self.interval
+        )
+        self._listening = serverFromString(self._reactor, self.listen).listen(self._factory)
+        self._listening.addCallbacks(self._listened, self._failed)
+
+    def _listened(self, port):
+        self.port = port
+        address = port.getHost()
+        self.endpoint.description = "tcp:host=%s:port=%d (built-in simulated camera)" % (
+            address.host, address.port)
+        self.endpoint.resolve(TCP4ClientEndpoint(self._reactor, address.host, address.port))
+
+    def _failed(self, failure):
+        log.failure("the built-in simulated camera cannot listen on {listen}", failure,
+                    listen=self.listen)
+
+    def stopService(self):
+        """Stop listening and drop the simulated camera's clients."""
+        Service.stopService(self)
+        if self.port is None:
+            return None
+        port, self.port = self.port, None
+        return port.stopListening()

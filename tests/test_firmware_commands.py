@@ -1,0 +1,211 @@
+"""``tcpcam firmware config|bundle|flash|deploy|simulate`` on the host."""
+
+import argparse
+import json
+import shlex
+import signal
+import subprocess
+import sys
+
+import pytest
+from firmware_support import TEST_JPEG, WAIT, fetch_raw, free_port, needs_micropython, write_jpegs
+
+import tcpcam
+from tcpcam import firmware_config, firmware_flash
+from tcpcam.commands import firmware
+
+
+def tcpcam_firmware(*argv):
+    parser = argparse.ArgumentParser()
+    firmware.add_arguments(parser)
+    return firmware.run(parser.parse_args([str(arg) for arg in argv]))
+
+
+def test_config_writes_every_key(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    status = tcpcam_firmware("config", "--file", path, "--ssid", "home", "--password", "secret123",
+                             "--framesize", "svga", "--flip", "yes", "--interval-ms", "250")
+    assert status == 0
+    written = json.loads(path.read_text())
+    schema = firmware_config.load_schema()
+    assert set(written) == {entry[0] for entry in schema.SCHEMA}
+    chosen = (written["ssid"], written["framesize"], written["flip"], written["interval_ms"])
+    assert chosen == ("home", "SVGA", True, 250)
+    assert written["port"] == 3333 and written["pin"] == "1235"
+    assert "secret123" not in capsys.readouterr().out
+
+
+def test_config_updates_an_existing_file(tmp_path):
+    path = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", path, "--ssid", "home") == 0
+    assert tcpcam_firmware("config", "--file", path, "--port", "4444") == 0
+    written = json.loads(path.read_text())
+    assert (written["ssid"], written["port"]) == ("home", 4444)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--port", "70000", "bad port 70000: expected a whole number from 1 to 65535"),
+    ("--quality", "nine", 'bad quality "nine"'),
+    ("--source", "webcam", "expected one of camera, jpeg, hello"),
+    ("--pin", "", "bad pin"),
+    ("--password", "short", "8 to 63 characters"),
+    ("--mirror", "maybe", "expected true or false"),
+])
+def test_config_refuses_bad_values(tmp_path, capsys, option, value, message):
+    path = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", path, option, value) == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert len(error.strip().splitlines()) == 1
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_check(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text('{"ssid": "home", "port": 3334}')
+    assert tcpcam_firmware("config", "--check", "--file", good) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"port": "x", "colour": 1}')
+    assert tcpcam_firmware("config", "--check", "--file", bad) == 2
+    error = capsys.readouterr().err.splitlines()
+    assert error == ["tcpcam firmware: config: unknown key 'colour'",
+                     'tcpcam firmware: config: bad port "x": expected a whole number from 1 to 65535']
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert tcpcam_firmware("config", "--check", "--file", broken) == 2
+    assert tcpcam_firmware("config", "--check", "--file", tmp_path / "absent.json") == 2
+
+
+def expected_tree(suffix):
+    names = ["boot.py", "main.py", "test.jpg"]
+    names += ["lib/tcpcam/%s%s" % (name, suffix) for name in tcpcam.CORE_MODULES]
+    names += ["lib/tcpcam_fw/%s%s" % (name, suffix) for name in
+              ("__init__", "app", "client", "config", "keepalive", "log", "server", "sources", "wifi")]
+    return sorted(names)
+
+
+def tree(folder):
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def test_bundle_is_the_device_tree(tmp_path):
+    destination = tmp_path / "bundle"
+    assert tcpcam_firmware("bundle", destination) == 0
+    assert tree(destination) == expected_tree(".py")
+    core = tcpcam.firmware_bundle.core_dir()
+    assert (destination / "lib/tcpcam/session.py").read_bytes() == (core / "session.py").read_bytes()
+    assert not any("camera" in name for name in tree(destination))
+
+
+def test_bundle_mpy_with_config(tmp_path):
+    config = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", config, "--source", "hello") == 0
+    destination = tmp_path / "bundle"
+    assert tcpcam_firmware("bundle", destination, "--mpy", "--config", config) == 0
+    assert tree(destination) == sorted(expected_tree(".mpy") + ["config.json"])
+    assert (destination / "lib/tcpcam/session.mpy").read_bytes()[:1] == b"M"
+    assert json.loads((destination / "config.json").read_text())["source"] == "hello"
+
+
+def test_bundle_refuses_a_full_folder_and_bad_config(tmp_path, capsys):
+    destination = tmp_path / "bundle"
+    destination.mkdir()
+    (destination / "mine.txt").write_text("keep")
+    assert tcpcam_firmware("bundle", destination) == 1
+    assert "not empty" in capsys.readouterr().err
+    assert tree(destination) == ["mine.txt"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"quality": 1}')
+    assert tcpcam_firmware("bundle", tmp_path / "other", "--config", bad) == 2
+    assert not (tmp_path / "other").exists()
+    assert tcpcam_firmware("bundle", destination, "--force") == 0
+    assert "mine.txt" not in tree(destination)
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "micropython camera.bin"
+    path.write_bytes(bytes([0xE9]) + bytes(100))
+    return path
+
+
+def test_flash_dry_run(image, capsys):
+    assert tcpcam_firmware("flash", "--port", "/dev/ttyUSB0", "--image", image, "--dry-run") == 0
+    lines = capsys.readouterr().out.splitlines()
+    erase, write = firmware_flash.command_name("erase-flash"), firmware_flash.command_name("write-flash")
+    assert lines == [
+        "esptool --chip esp32 --port /dev/ttyUSB0 --baud 460800 %s" % erase,
+        "esptool --chip esp32 --port /dev/ttyUSB0 --baud 460800 %s -z 0x1000 %s" % (write, shlex.quote(str(image))),
+    ]
+
+
+def test_flash_argv_for_esptool_4_and_no_erase(image):
+    assert firmware_flash.esptool_argvs("COM3", image, 115200, erase=False, major=4) == [
+        ["--chip", "esp32", "--port", "COM3", "--baud", "115200", "write_flash", "-z", "0x1000", str(image)]]
+
+
+def test_flash_refuses_what_is_not_an_image(tmp_path, capsys):
+    html = tmp_path / "download.bin"
+    html.write_text("<html>")
+    assert tcpcam_firmware("flash", "--port", "/dev/ttyUSB0", "--image", html, "--dry-run") == 2
+    assert "not an ESP32 firmware image" in capsys.readouterr().err
+    assert tcpcam_firmware("flash", "--port", "/dev/ttyUSB0", "--image", tmp_path / "none.bin") == 2
+
+
+def test_flash_without_a_board_fails_with_one_line(image, capsys):
+    status = tcpcam_firmware("flash", "--port", "/nonexistent/ttyUSB9", "--image", image, "--baud", "115200")
+    assert status == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("tcpcam firmware: esptool")
+
+
+def test_deploy_dry_run(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", config, "--ssid", "home", "--password", "secret123") == 0
+    capsys.readouterr()
+    assert tcpcam_firmware("deploy", "--port", "/dev/ttyUSB0", "--config", config, "--dry-run") == 0
+    cd_line, command = capsys.readouterr().out.splitlines()[-2:]
+    argv = shlex.split(command)
+    assert cd_line.startswith("cd ")
+    assert argv[:5] == [sys.executable, "-m", "mpremote", "connect", "/dev/ttyUSB0"]
+    chained = " ".join(argv[7:])
+    assert "fs cp -r lib/tcpcam lib/tcpcam_fw :lib/" in chained
+    assert "fs cp boot.py config.json main.py test.jpg :" in chained
+    assert argv[-2:] == ["+", "reset"]
+
+
+def test_deploy_an_existing_bundle(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", config) == 0
+    bundle = tmp_path / "bundle"
+    assert tcpcam_firmware("bundle", bundle, "--config", config) == 0
+    capsys.readouterr()
+    assert tcpcam_firmware("deploy", "--port", "COM3", "--bundle", bundle, "--dry-run") == 0
+    assert capsys.readouterr().out.splitlines()[0] == "cd %s" % shlex.quote(str(bundle))
+    assert tcpcam_firmware("deploy", "--port", "COM3", "--bundle", tmp_path, "--dry-run") == 2
+
+
+def test_deploy_needs_a_good_config(tmp_path, capsys):
+    assert tcpcam_firmware("deploy", "--port", "COM3", "--config", tmp_path / "none.json", "--dry-run") == 2
+    assert "write one with tcpcam firmware config" in capsys.readouterr().err
+
+
+@needs_micropython
+def test_simulate_serves_a_folder_and_stops_on_sigterm(tmp_path):
+    frames = write_jpegs(tmp_path / "frames", 2, 2000)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tcpcam.commands.firmware", "simulate", "--port", str(port),
+         "--frames", str(tmp_path / "frames"), "--interval-ms", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(100):
+            line = process.stdout.readline()
+            if "listening" in line or not line:
+                break
+        assert "listening on 127.0.0.1:%d" % port in line
+        assert fetch_raw(port, [b"1235", b"4"]) == [frames[0], frames[1], frames[0], frames[1]]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT) == 0
+    assert TEST_JPEG[:2] == b"\xff\xd8"

@@ -1,0 +1,220 @@
+"""The recorder against real sockets: a misbehaving camera, restarts, several cameras."""
+
+import os
+
+import pytest_twisted
+from record_support import (
+    LogCapture,
+    filesUnder,
+    listenScripted,
+    makeConfig,
+    startRecorder,
+    tempFilesUnder,
+    waitFor,
+)
+
+from tcpcam.record.eventlog import readEvents
+from tcpcam.record.jpeg import jpegProblem
+
+
+def _assertWholeFrames(root, sent):
+    pictures = filesUnder(root, ".jpg")
+    assert pictures, "no picture recorded"
+    sentSet = set(sent)
+    for path in pictures:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        assert data in sentSet, "%s is not a frame the camera sent whole" % path
+    assert tempFilesUnder(root) == []
+    return pictures
+
+
+@pytest_twisted.inlineCallbacks
+def test_misbehaving_camera_gaps_logged_files_whole(tmp_path):
+    scripts = [
+        [("frames", 3), ("midframe",)],
+        [("frames", 2), ("garbage",)],
+        [("frames", 2), ("silence",)],
+        [("stream", 0.02)],
+    ]
+    factory, port, endpoint = yield listenScripted(scripts)
+    with LogCapture() as logs:
+        recorder = startRecorder(makeConfig(tmp_path, [("cam", endpoint)]))
+        camera = recorder.cameras["cam"]
+        try:
+            yield waitFor(lambda: camera.connects >= 4 and camera.frames >= 12,
+                          what="four connections and twelve frames")
+        finally:
+            yield recorder.stopService()
+            yield port.stopListening()
+    # 3 + 2 + 2 good frames before the stream, and only whole frames on disk.
+    pictures = _assertWholeFrames(tmp_path / "cam", factory.sent)
+    assert len(pictures) == camera.frames
+    assert camera.badFrames == 1
+    events = readEvents(tmp_path / "cam" / "events.jsonl")
+    kinds = [event["event"] for event in events]
+    assert kinds.count("connect") == camera.connects
+    reasons = [event["reason"] for event in events if event["event"] == "disconnect"]
+    assert "truncated" in reasons[0]
+    assert "over the limit" in reasons[1]
+    assert "nothing received" in reasons[2]
+    assert reasons[-1] == "the recorder stopped"
+    assert [e["frames"] for e in events if e["event"] == "disconnect"][:3] == [3, 2, 2]
+    bad = [event for event in events if event["event"] == "bad_frame"]
+    assert len(bad) == 1 and "start marker" in bad[0]["reason"]
+    assert len(logs.matching("disconnected after")) == 3
+    assert len(logs.matching("bad frame")) == 1
+
+
+@pytest_twisted.inlineCallbacks
+def test_camera_restart_reconnects_with_backoff_logged_once(tmp_path):
+    factory, port, endpoint = yield listenScripted([[("stream", 0.02)]])
+    portNumber = port.getHost().port
+    with LogCapture(namespace="") as logs:
+        recorder = startRecorder(makeConfig(tmp_path, [("cam", endpoint)]))
+        camera = recorder.cameras["cam"]
+        try:
+            yield waitFor(lambda: camera.frames >= 3, what="first frames")
+            yield port.stopListening()
+            factory.dropAll()
+            yield waitFor(lambda: camera.connectFailures >= 3, what="refused reconnects")
+            factory2, port, _ = yield listenScripted([[("stream", 0.02)]], port=portNumber)
+            before = camera.frames
+            yield waitFor(lambda: camera.connects == 2 and camera.frames >= before + 3,
+                          what="frames after the restart")
+        finally:
+            yield recorder.stopService()
+            yield port.stopListening()
+    assert camera.reconnects == 1
+    # Several refused attempts, one line for them in the log and in events.jsonl.
+    assert len(logs.matching("cannot connect")) == 1
+    assert not logs.matching("Scheduling retry")
+    events = readEvents(tmp_path / "cam" / "events.jsonl")
+    kinds = [event["event"] for event in events]
+    assert kinds == ["connect", "disconnect", "connect_failed", "connect", "disconnect"]
+    _assertWholeFrames(tmp_path / "cam", factory.sent + factory2.sent)
+
+
+@pytest_twisted.inlineCallbacks
+def test_camera_that_hangs_up_at_once_is_backed_off(tmp_path):
+    factory, port, endpoint = yield listenScripted([[("close",)]])
+    recorder = startRecorder(makeConfig(tmp_path, [("cam", endpoint)]))
+    camera = recorder.cameras["cam"]
+    try:
+        yield waitFor(lambda: camera.connects >= 4, what="four short sessions")
+    finally:
+        yield recorder.stopService()
+        yield port.stopListening()
+    # Sessions without a frame count as failures: the delay grows past the first one.
+    assert camera._fruitlessSessions >= 4
+    assert camera._retryDelay(1) >= min(0.02 * 1.5 ** 5, 0.2)
+    events = readEvents(tmp_path / "cam" / "events.jsonl")
+    reasons = [e["reason"] for e in events if e["event"] == "disconnect"]
+    assert len(reasons) >= 3
+    assert all("before the first frame" in reason for reason in reasons[:3])
+    assert filesUnder(tmp_path / "cam", ".jpg") == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_several_cameras_at_once(tmp_path):
+    servers = []
+    for _ in range(3):
+        servers.append((yield listenScripted([[("stream", 0.01)]])))
+    names = ["front", "back", "side"]
+    recorder = startRecorder(makeConfig(
+        tmp_path, [(name, server[2]) for name, server in zip(names, servers, strict=True)]))
+    try:
+        yield waitFor(lambda: all(c.frames >= 5 for c in recorder.cameras.values()),
+                      what="five frames from every camera")
+    finally:
+        yield recorder.stopService()
+        for _, port, _ in servers:
+            yield port.stopListening()
+    for name, (factory, _, _) in zip(names, servers, strict=True):
+        pictures = _assertWholeFrames(tmp_path / name, factory.sent)
+        assert len(pictures) == recorder.cameras[name].frames
+        day = os.path.basename(os.path.dirname(pictures[0]))
+        assert len(day) == 10 and day[4] == "-" and day[7] == "-"
+
+
+@pytest_twisted.inlineCallbacks
+def test_mjpeg_format_concatenates_whole_frames(tmp_path):
+    factory, port, endpoint = yield listenScripted([
+        [("frames", 4), ("midframe",)],
+        [("stream", 0.01)],
+    ])
+    recorder = startRecorder(makeConfig(tmp_path, [("cam", endpoint)], format="mjpeg"))
+    camera = recorder.cameras["cam"]
+    try:
+        yield waitFor(lambda: camera.frames >= 10, what="ten frames")
+    finally:
+        yield recorder.stopService()
+        yield port.stopListening()
+    files = filesUnder(tmp_path / "cam", ".mjpeg")
+    assert files and camera.store.openPaths == ()
+    data = b"".join(open(path, "rb").read() for path in files)
+    good = [frame for frame in factory.sent if not jpegProblem(frame)]
+    # Everything received, in order, and nothing of the frame cut in half.
+    assert data == b"".join(good[:camera.frames])
+    assert len(files[0].rsplit("/", 1)[1]) == len("00.mjpeg")
+
+
+@pytest_twisted.inlineCallbacks
+def test_disk_error_is_logged_retried_and_other_cameras_go_on(tmp_path):
+    servers = []
+    for _ in range(2):
+        servers.append((yield listenScripted([[("stream", 0.01)]])))
+    recorder = startRecorder(makeConfig(
+        tmp_path, [("broken", servers[0][2]), ("fine", servers[1][2])]))
+    broken, fine = recorder.cameras["broken"], recorder.cameras["fine"]
+    broken.diskRetrySeconds = 0.05
+    with LogCapture() as logs:
+        try:
+            yield waitFor(lambda: broken.frames >= 2, what="first frames")
+            # A file where the day's folder should be: every write fails.
+            day = os.path.dirname(filesUnder(tmp_path / "broken", ".jpg")[0])
+            for path in filesUnder(day):
+                os.unlink(path)
+            os.rmdir(day)
+            open(day, "wb").close()
+            broken.store._folder = None
+            yield waitFor(lambda: broken.diskErrors >= 3, what="failed writes")
+            written = fine.frames
+            yield waitFor(lambda: fine.frames >= written + 5, what="the other camera")
+            os.unlink(day)
+            dropped = broken.droppedFrames
+            yield waitFor(lambda: len(filesUnder(tmp_path / "broken", ".jpg")) >= 3,
+                          what="writes after the disk recovered")
+        finally:
+            yield recorder.stopService()
+            for _, port, _ in servers:
+                yield port.stopListening()
+    assert dropped >= 3
+    assert len(logs.matching("cannot write frames")) == 1
+    assert len(logs.matching("writing frames again")) == 1
+    kinds = [e["event"] for e in readEvents(tmp_path / "broken" / "events.jsonl")]
+    assert "disk_error" in kinds and "disk_ok" in kinds
+    assert tempFilesUnder(tmp_path) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_retention_runs_while_recording_oldest_first(tmp_path):
+    from twisted.internet import reactor
+
+    from tcpcam.record.service import RecorderService
+
+    factory, port, endpoint = yield listenScripted([[("stream", 0.01)]], frameSize=1000)
+    recorder = RecorderService(makeConfig(tmp_path, [("cam", endpoint)], maxBytes=8000), reactor)
+    recorder.retention.interval = 0.05
+    recorder.startService()
+    camera = recorder.cameras["cam"]
+    try:
+        yield waitFor(lambda: camera.frames >= 30 and recorder.retention.passes >= 3,
+                      what="frames and retention passes")
+    finally:
+        yield recorder.stopService()
+        yield port.stopListening()
+    pictures = _assertWholeFrames(tmp_path / "cam", factory.sent)
+    seqs = sorted(int(path.rsplit("_", 1)[1][:-4]) for path in pictures)
+    assert len(seqs) < camera.frames
+    assert seqs == list(range(seqs[0], camera.frames))

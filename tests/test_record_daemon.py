@@ -1,0 +1,96 @@
+"""The recorder as people start it: the simulated camera, twistd, tcpcam record, signals."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest_twisted
+from record_support import filesUnder, makeConfig, startRecorder, tempFilesUnder, waitFor
+
+from tcpcam.record.config import CameraConfig
+from tcpcam.record.jpeg import jpegProblem
+
+#: Runs ``twistd`` with the arguments given after it.
+TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
+#: Runs ``tcpcam record`` through its command module (as the console script does).
+RECORD_COMMAND = (
+    "import argparse, sys\n"
+    "from tcpcam.commands import record\n"
+    "parser = argparse.ArgumentParser()\n"
+    "record.add_arguments(parser)\n"
+    "sys.exit(record.run(parser.parse_args(sys.argv[1:])))\n"
+)
+
+
+@pytest_twisted.inlineCallbacks
+def test_records_the_simulated_camera(tmp_path):
+    camera = CameraConfig(name="simulated", endpoint="", simulated=True)
+    recorder = startRecorder(makeConfig(tmp_path, [camera]))
+    recorder.simulated.interval = 0.05
+    try:
+        yield waitFor(lambda: recorder.cameras["simulated"].frames >= 3, what="three frames")
+    finally:
+        yield recorder.stopService()
+    pictures = filesUnder(tmp_path / "simulated", ".jpg")
+    assert len(pictures) >= 3
+    for path in pictures:
+        assert jpegProblem(open(path, "rb").read()) is None
+    assert "built-in simulated camera" in recorder.describe()
+
+
+def _start(argv, cwd):
+    return subprocess.Popen(
+        argv, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+
+
+def _waitForPictures(root, count, processes, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(len(filesUnder(r, ".jpg")) >= count for r in root):
+            return
+        for process in processes:
+            if process.poll() is not None:
+                raise AssertionError("the recorder exited early:\n" + process.stdout.read().decode())
+        time.sleep(0.1)
+    raise AssertionError("no %d pictures within %g s" % (count, timeout))
+
+
+def _stop(process, sig):
+    process.send_signal(sig)
+    try:
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate(timeout=10)
+        raise AssertionError("the recorder ignored the signal:\n" + output.decode()) from None
+    return process.returncode, output.decode()
+
+
+def test_sigterm_twistd_and_sigint_tcpcam_record_leave_whole_files(tmp_path):
+    web = "tcp:0:interface=127.0.0.1"
+    (tmp_path / "d").mkdir()
+    (tmp_path / "c").mkdir()
+    daemon = _start([sys.executable, "-c", TWISTD, "-n", "--pidfile=", "tcpcam-record",
+                     "--web", web], tmp_path / "d")
+    command = _start([sys.executable, "-c", RECORD_COMMAND, "--web", web, "--out", "rec"],
+                     tmp_path / "c")
+    roots = [tmp_path / "d" / "recordings", tmp_path / "c" / "rec"]
+    try:
+        _waitForPictures(roots, 3, [daemon, command])
+    finally:
+        results = [_stop(daemon, signal.SIGTERM), _stop(command, signal.SIGINT)]
+    # twistd re-raises the signal after a clean shutdown (older ones exit 0).
+    assert results[0][0] in (0, -signal.SIGTERM), results[0][1]
+    assert results[1][0] == 0, results[1][1]
+    for (_, output), root in zip(results, roots, strict=True):
+        # The recorder's own first line says what it records.
+        assert "recording from the built-in simulated camera" in output.splitlines()[0], output
+        assert "live view on http://127.0.0.1:" in output
+        assert tempFilesUnder(root) == []
+        for path in filesUnder(root, ".jpg"):
+            assert jpegProblem(open(path, "rb").read()) is None, path
+        assert "stopped after" in output

@@ -1,0 +1,155 @@
+"""The server's limits and defences over real loopback sockets, and source failures."""
+
+import socket
+
+import pytest
+import pytest_twisted
+from server_support import LogCapture, ScriptedSource, connect, fetch, finished, listening, quickFactory, waitFor
+
+from tcpcam.sources import FrameUnavailable
+from tcpcam.throttle import PinThrottle
+
+
+@pytest_twisted.inlineCallbacks
+def test_connections_beyond_max_clients_are_closed_at_once_and_logged():
+    factory = quickFactory(maxClients=2)
+    port = yield listening(factory)
+    try:
+        with LogCapture() as logs:
+            waiting = []
+            for _ in range(2):
+                client = yield connect(port)
+                waiting.append(client)
+            yield waitFor(lambda: len(factory.broadcast) == 2)
+            refused = yield fetch(port, b"1235\n1\n")
+            assert refused.received == 0
+            for client in waiting:
+                client.transport.loseConnection()
+                yield finished(client)
+            yield waitFor(lambda: len(factory.broadcast) == 0)
+            admitted = yield fetch(port, b"1235\n1\n")
+    finally:
+        yield port.stopListening()
+    assert admitted.frames == [b"Hello World"]
+    assert len(logs.matching("rejected 127.0.0.1:", "server full")) == 1
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_silent_connection_is_closed_after_the_handshake_timeout():
+    port = yield listening(quickFactory(handshakeTimeout=0.2))
+    try:
+        with LogCapture() as logs:
+            silent = yield connect(port)
+            yield finished(silent, timeout=5)
+            slow = yield connect(port, [(0.0, b"1235\n")])
+            yield finished(slow, timeout=5)
+    finally:
+        yield port.stopListening()
+    assert silent.received == slow.received == 0
+    assert len(logs.matching("rejected 127.0.0.1:", "not finished in time")) == 2
+
+
+@pytest_twisted.inlineCallbacks
+def test_rejections_are_logged_once_with_reason_and_peer():
+    port = yield listening(quickFactory())
+    try:
+        with LogCapture() as logs:
+            client = yield fetch(port, b"9999\n1\n")
+    finally:
+        yield port.stopListening()
+    peer = "127.0.0.1:%d" % client.localPort
+    assert len(logs.matching("rejected " + peer, "wrong PIN")) == 1
+
+
+@pytest_twisted.inlineCallbacks
+def test_wrong_pins_get_an_address_refused_without_blocking_others():
+    factory = quickFactory(throttle=PinThrottle(max_failures=2, window=60, block=60))
+    port = yield listening(factory)
+    try:
+        with LogCapture() as logs:
+            for _ in range(2):
+                yield fetch(port, b"0000\n1\n")
+            refused = yield fetch(port, b"1235\n1\n")
+            try:
+                other = yield fetch(port, b"1235\n1\n", bindAddress=("127.0.0.2", 0))
+            except (OSError, ConnectionError) as error:  # a loopback without 127.0.0.2
+                other = error
+    finally:
+        yield port.stopListening()
+    assert refused.received == 0
+    assert len(logs.matching("127.0.0.1 sent 2 wrong PINs")) == 1
+    assert len(logs.matching("rejected 127.0.0.1:", "too many wrong PINs")) == 1
+    if isinstance(other, Exception):
+        pytest.skip("cannot bind 127.0.0.2 here: %s" % (other,))
+    assert other.frames == [b"Hello World"]
+
+
+@pytest_twisted.inlineCallbacks
+def test_throttling_can_be_turned_off():
+    port = yield listening(quickFactory(throttle=None))
+    try:
+        for _ in range(6):
+            yield fetch(port, b"0000\n1\n")
+        client = yield fetch(port, b"1235\n1\n")
+    finally:
+        yield port.stopListening()
+    assert client.frames == [b"Hello World"]
+
+
+@pytest_twisted.inlineCallbacks
+def test_keepalive_is_set_on_each_connection():
+    factory = quickFactory(keepAlive=(7, 3, 4))
+    port = yield listening(factory)
+    try:
+        client = yield connect(port)
+        yield waitFor(lambda: len(factory.broadcast) == 1)
+        handle = factory.broadcast.handles()[0].transport.getHandle()
+        options = [handle.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)]
+        for name, expected in (("TCP_KEEPIDLE", 7), ("TCP_KEEPINTVL", 3), ("TCP_KEEPCNT", 4)):
+            if hasattr(socket, name):
+                options.append((handle.getsockopt(socket.IPPROTO_TCP, getattr(socket, name)), expected))
+        client.transport.loseConnection()
+        yield finished(client)
+    finally:
+        yield port.stopListening()
+    assert options[0] != 0
+    assert all(value == expected for value, expected in options[1:])
+
+
+@pytest_twisted.inlineCallbacks
+def test_source_failures_are_logged_and_skipped():
+    source = ScriptedSource([FrameUnavailable("camera busy"), b"a", ValueError("bug"), ValueError("again"),
+                             b"b", "wait"], fallback=b"c")
+    factory = quickFactory(source)
+    port = yield listening(factory)
+    try:
+        with LogCapture() as logs:
+            first = yield connect(port, [(0.0, b"1235\n2\n")])
+            yield finished(first)
+            second = yield connect(port, [(0.0, b"1235\n1\n")])
+            yield waitFor(lambda: source.waiting)
+            source.waiting[0].errback(FrameUnavailable("late failure"))
+            yield finished(second)
+    finally:
+        yield port.stopListening()
+    assert first.frames == [b"a", b"b"]
+    assert second.frames == [b"c"]
+    assert factory.pump.sourceFailures == 4
+    assert logs.matching("camera busy") and logs.matching("bug") and logs.matching("late failure")
+    assert not logs.matching("again")
+    assert logs.matching("recovered after 2 failed frames")
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_source_that_never_answers_is_timed_out_and_skipped():
+    source = ScriptedSource(["wait", 42], fallback=b"late but fine")
+    factory = quickFactory(source, sourceTimeout=0.1)
+    port = yield listening(factory)
+    try:
+        with LogCapture() as logs:
+            client = yield fetch(port, b"1235\n1\n")
+    finally:
+        yield port.stopListening()
+    assert client.frames == [b"late but fine"]
+    assert factory.pump.sourceFailures == 2
+    assert logs.matching("not bytes") or logs.matching("int")
