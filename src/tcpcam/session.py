@@ -72,6 +72,8 @@ class Session:
     def receive_data(self, data):
         """Take bytes from the peer; return a list of events."""
         events = []
+        if self.state not in _AWAITING:
+            return events
         data = bytes(data)
         position = 0
         while position < len(data) and self.state in _AWAITING:
