@@ -13,16 +13,20 @@ from pathlib import Path
 
 import pytest
 
+import tcpcam
 from tcpcam import firmware_bundle, firmware_simulate
 from tcpcam.framing import FrameDecoder
 
+#: The source checkout these tests belong to.
+REPO = Path(__file__).resolve().parents[1]
+#: The firmware application's modules, as the bundle must hold them.
+APP_MODULES = ("__init__", "app", "client", "config", "keepalive", "log", "server", "sources", "wifi")
 #: Seconds any single wait in these helpers may take.
 WAIT = 10.0
 #: Settings every test firmware starts with (small and fast).
 BASE_CONFIG = {"bind": "127.0.0.1", "interval_ms": 20, "handshake_timeout_ms": 3000}
 #: The sample JPEG that the stand-in camera serves without a folder.
 TEST_JPEG = (firmware_bundle.find_firmware_dir() / "test.jpg").read_bytes()
-
 
 
 def _have_micropython():
@@ -44,6 +48,59 @@ def free_port():
         return probe.getsockname()[1]
 
 
+class Console:
+    """The output lines of a child process, collected by a thread; every wait is bounded."""
+
+    def __init__(self, process, name="process"):
+        self.name = name
+        self.lines = []
+        self.ended = False
+        self._queue = queue.Queue()
+        threading.Thread(target=self._read, args=(process, self._queue), daemon=True).start()
+
+    @staticmethod
+    def _read(process, lines):
+        for line in process.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    def _take(self, line):
+        if line is None:
+            self.ended = True
+        else:
+            self.lines.append(line)
+
+    def drain(self):
+        """Collect the lines printed so far."""
+        while True:
+            try:
+                self._take(self._queue.get_nowait())
+            except queue.Empty:
+                return self.lines
+
+    def wait_for(self, needles, timeout=WAIT):
+        """The first line (already printed or still to come) containing one of ``needles``."""
+        if isinstance(needles, str):
+            needles = (needles,)
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while True:
+            self.drain()
+            for line in self.lines[checked:]:
+                if any(needle in line for needle in needles):
+                    return line
+            checked = len(self.lines)
+            if self.ended:
+                raise AssertionError("%s exited; no %r in:\n%s" % (self.name, needles, "\n".join(self.lines)))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("no line with %r in:\n%s" % (needles, "\n".join(self.lines)))
+            try:
+                self._take(self._queue.get(timeout=min(remaining, 0.5)))
+            except queue.Empty:
+                continue
+
+
 class Firmware:
     """One firmware process; its console lines are collected in :attr:`lines`."""
 
@@ -55,9 +112,12 @@ class Firmware:
         self.mpy = mpy
         self.port = None
         self.process = None
-        self.lines = []
-        self._queue = queue.Queue()
-        self._ended = False
+        self.console = None
+
+    @property
+    def lines(self):
+        """The console lines collected so far."""
+        return self.console.lines if self.console else []
 
     def start(self):
         """Start it and wait for its listening line; a taken port is retried."""
@@ -67,69 +127,32 @@ class Firmware:
             device = firmware_simulate.prepare(self.workdir, config, mpy=self.mpy)
             argv, env, cwd = firmware_simulate.command(device, self.frames_dir)
             env.update(self.env)
-            self.lines, self._queue, self._ended = [], queue.Queue(), False
             self.process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, text=True)
-            threading.Thread(target=self._read, args=(self.process, self._queue), daemon=True).start()
+            self.console = Console(self.process, "firmware")
             line = self.wait_for(("server: listening", "server: cannot listen"))
             if "listening" in line:
                 return self
             self.stop()
         raise AssertionError("firmware did not start:\n" + "\n".join(self.lines))
 
-    @staticmethod
-    def _read(process, lines):
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
     def wait_for(self, needles, timeout=WAIT):
         """The first console line (already printed or still to come) containing one of ``needles``."""
-        if isinstance(needles, str):
-            needles = (needles,)
-        deadline = time.monotonic() + timeout
-        checked = 0
-        while True:
-            self.drain()
-            for line in self.lines[checked:]:
-                if any(needle in line for needle in needles):
-                    return line
-            checked = len(self.lines)
-            if self._ended:
-                raise AssertionError("firmware exited; no %r in:\n%s" % (needles, "\n".join(self.lines)))
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("no line with %r in:\n%s" % (needles, "\n".join(self.lines)))
-            try:
-                line = self._queue.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                continue
-            if line is None:
-                self._ended = True
-            else:
-                self.lines.append(line)
+        return self.console.wait_for(needles, timeout)
+
+    def drain(self):
+        """Collect the console lines printed so far."""
+        return self.console.drain()
+
+    def count(self, needle):
+        """How many console lines so far contain ``needle``."""
+        return sum(needle in line for line in self.drain())
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc_info):
         self.stop()
-
-    def drain(self):
-        """Collect the console lines printed so far."""
-        while True:
-            try:
-                line = self._queue.get_nowait()
-            except queue.Empty:
-                return self.lines
-            if line is None:
-                self._ended = True
-            else:
-                self.lines.append(line)
-
-    def count(self, needle):
-        """How many console lines so far contain ``needle``."""
-        return sum(needle in line for line in self.drain())
 
     def stop(self):
         """Kill the process and wait for it."""
@@ -146,17 +169,23 @@ def connect(port):
     return sock
 
 
-def read_frames(sock, limit=1000):
-    """Decode frames until the firmware closes the connection (at most ``limit``)."""
+def read_frames(sock, limit=1000, until_closed=True):
+    """Decode frames until the firmware closes the connection, or until ``limit`` frames.
+
+    With ``until_closed`` false the connection must deliver ``limit`` frames
+    before it closes.
+    """
     decoder = FrameDecoder()
     frames = []
     while len(frames) < limit:
         data = sock.recv(65536)
         if not data:
+            assert until_closed, "closed after %d frames" % len(frames)
             break
         frames.extend(decoder.feed(data))
-    assert not decoder.in_frame, "connection closed in the middle of a frame"
-    return frames
+    if until_closed:
+        assert not decoder.in_frame, "connection closed in the middle of a frame"
+    return frames[:limit]
 
 
 def fetch_raw(port, parts, pause=0.15, limit=1000):
@@ -188,3 +217,16 @@ def run_micropython(script, cwd, env=None, timeout=WAIT):
     full_env.update(env or {})
     return subprocess.run(argv[:-1] + ["-c", script], cwd=str(device), env=full_env, capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+def expected_tree(suffix):
+    """The bundle's file list, modules ending in ``suffix`` (``.py`` or ``.mpy``)."""
+    names = ["boot.py", "main.py", "test.jpg"]
+    names += ["lib/tcpcam/%s%s" % (name, suffix) for name in tcpcam.CORE_MODULES]
+    names += ["lib/tcpcam_fw/%s%s" % (name, suffix) for name in APP_MODULES]
+    return sorted(names)
+
+
+def tree(folder):
+    """Every file under ``folder``, as sorted relative paths."""
+    return sorted(str(path.relative_to(folder)) for path in Path(folder).rglob("*") if path.is_file())

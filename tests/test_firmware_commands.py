@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from firmware_support import TEST_JPEG, WAIT, fetch_raw, free_port, needs_micropython, write_jpegs
+from firmware_support import WAIT, Console, expected_tree, fetch_raw, free_port, needs_micropython, tree, write_jpegs
 
 import tcpcam
 from tcpcam import firmware_config, firmware_flash
@@ -77,18 +77,6 @@ def test_config_check(tmp_path, capsys):
     assert tcpcam_firmware("config", "--check", "--file", tmp_path / "absent.json") == 2
 
 
-def expected_tree(suffix):
-    names = ["boot.py", "main.py", "test.jpg"]
-    names += ["lib/tcpcam/%s%s" % (name, suffix) for name in tcpcam.CORE_MODULES]
-    names += ["lib/tcpcam_fw/%s%s" % (name, suffix) for name in
-              ("__init__", "app", "client", "config", "keepalive", "log", "server", "sources", "wifi")]
-    return sorted(names)
-
-
-def tree(folder):
-    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
-
-
 def test_bundle_is_the_device_tree(tmp_path):
     destination = tmp_path / "bundle"
     assert tcpcam_firmware("bundle", destination) == 0
@@ -145,6 +133,14 @@ def test_flash_argv_for_esptool_4_and_no_erase(image):
         ["--chip", "esp32", "--port", "COM3", "--baud", "115200", "write_flash", "-z", "0x1000", str(image)]]
 
 
+def test_flash_offset_follows_the_chip(image, capsys):
+    assert tcpcam_firmware("flash", "--port", "COM3", "--image", image, "--chip", "esp32s3", "--no-erase",
+                           "--dry-run") == 0
+    assert shlex.split(capsys.readouterr().out)[-2:] == ["0x0", str(image)]
+    with pytest.raises(firmware_flash.FlashError, match="unknown chip 'esp8266'"):
+        firmware_flash.esptool_argvs("COM3", image, chip="esp8266")
+
+
 def test_flash_refuses_what_is_not_an_image(tmp_path, capsys):
     html = tmp_path / "download.bin"
     html.write_text("<html>")
@@ -199,13 +195,15 @@ def test_simulate_serves_a_folder_and_stops_on_sigterm(tmp_path):
          "--frames", str(tmp_path / "frames"), "--interval-ms", "10"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(100):
-            line = process.stdout.readline()
-            if "listening" in line or not line:
-                break
-        assert "listening on 127.0.0.1:%d" % port in line
+        console = Console(process, "simulate")
+        assert "listening on 127.0.0.1:%d" % port in console.wait_for(("listening", "cannot listen"))
         assert fetch_raw(port, [b"1235", b"4"]) == [frames[0], frames[1], frames[0], frames[1]]
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(WAIT) == 0
-    assert TEST_JPEG[:2] == b"\xff\xd8"
+        try:
+            status = process.wait(WAIT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(WAIT)
+    assert status == 0

@@ -1,12 +1,18 @@
 """The firmware under the real unix MicroPython, with the stand-in camera, over loopback."""
 
+import re
+import shutil
 import socket
+import statistics
+import subprocess
 import time
 
 import pytest
 import pytest_twisted
-from firmware_support import TEST_JPEG, Firmware, connect, fetch_raw, needs_micropython, read_frames, write_jpegs
+from firmware_support import TEST_JPEG, WAIT, Firmware, connect, fetch_raw, needs_micropython, read_frames, write_jpegs
 from twisted.internet import defer
+
+from tcpcam.framing import FrameDecoder
 
 pytestmark = needs_micropython
 
@@ -73,21 +79,9 @@ def test_bad_command_closes(firmware):
 def test_stream_until_the_client_leaves(firmware):
     with connect(firmware.port) as sock:
         sock.sendall(b"1235\n0\n")
-        got = read_frames_limited(sock, 12)
+        got = read_frames(sock, 12, until_closed=False)
     assert len(got) == 12
     firmware.wait_for("left after")
-
-
-def read_frames_limited(sock, count):
-    from tcpcam.framing import FrameDecoder
-
-    decoder = FrameDecoder()
-    frames = []
-    while len(frames) < count:
-        data = sock.recv(65536)
-        assert data, "closed after %d frames" % len(frames)
-        frames.extend(decoder.feed(data))
-    return frames[:count]
 
 
 @pytest_twisted.inlineCallbacks
@@ -112,7 +106,6 @@ def test_max_clients_refuses_one_more(tmp_path):
     with Firmware(tmp_path, {"max_clients": 1, "source": "hello"}) as firmware:
         with connect(firmware.port) as first:
             first.sendall(b"1235\n")
-            firmware.wait_for("server: listening")
             with connect(firmware.port) as second:
                 assert second.recv(10) == b""
             firmware.wait_for("server full")
@@ -195,3 +188,44 @@ def test_mpy_bundle_serves_too(tmp_path):
         assert (firmware.workdir / "device" / "lib" / "tcpcam_fw" / "server.mpy").is_file()
         assert not (firmware.workdir / "device" / "lib" / "tcpcam_fw" / "server.py").exists()
         assert fetch_raw(firmware.port, [b"1235", b"3"]) == [b"Hello World"] * 3
+
+
+def test_no_client_gets_a_copy_of_the_frame(tmp_path):
+    # The firmware's stats lines say what was allocated between two gc.collect() calls.
+    size = 100_000
+    write_jpegs(tmp_path / "frames", 2, size)
+    config = {"interval_ms": 20, "stats_every": 4}
+    with Firmware(tmp_path / "fw", config, frames_dir=tmp_path / "frames") as firmware:
+        clients = [connect(firmware.port) for _ in range(3)]
+        try:
+            for sock in clients:
+                sock.sendall(b"1235\n0\n")
+            decoders, counts = [FrameDecoder() for _ in clients], [0] * len(clients)
+            while min(counts) < 30:
+                for index, sock in enumerate(clients):
+                    data = sock.recv(65536)
+                    assert data, "the firmware closed a stream"
+                    counts[index] += len(decoders[index].feed(data))
+        finally:
+            for sock in clients:
+                sock.close()
+        garbage = []
+        for line in firmware.drain():
+            match = re.search(r"streaming=3 alloc_before_gc=(\d+) alloc_after_gc=(\d+)", line)
+            if match:
+                garbage.append(int(match.group(1)) - int(match.group(2)))
+    assert len(garbage) >= 3, firmware.lines
+    # One new frame per cycle from the camera; a copy per client would add three more.
+    assert statistics.median(garbage) < 1.5 * size
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to see socket timers")
+def test_keepalive_is_set_on_each_client(tmp_path):
+    with Firmware(tmp_path, {"source": "hello", "keepalive_idle": 7}) as firmware:
+        with connect(firmware.port) as sock:
+            sock.sendall(b"1235\n0\n")
+            assert read_frames(sock, 1, until_closed=False) == [b"Hello World"]
+            sockets = subprocess.run(["ss", "-tnoH", "state", "established", "sport = :%d" % firmware.port],
+                                     capture_output=True, text=True, timeout=WAIT, check=True).stdout
+        assert "timer:(keepalive," in sockets
+        assert not firmware.count("keep-alive")

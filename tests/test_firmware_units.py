@@ -118,6 +118,20 @@ print(source.start(), len(source.capture()), camera.state["inits"], camera.state
     assert int(size) > 1000
 
 
+def test_without_a_camera_module_the_start_is_retried_later(device):
+    lines = run(device, """
+import sys
+sys.path[:] = [path for path in sys.path if "simulator" not in path]
+from tcpcam_fw import config, sources
+c = config.defaults()
+c["camera_retry_ms"] = 60000
+source = sources.CameraSource(c)
+print([source.capture() for _ in range(3)])
+""")
+    assert lines[-1] == "[False, False, False]"
+    assert sum("no camera module" in line for line in lines) == 1
+
+
 def test_stand_in_camera_reboots_on_a_second_init(device):
     result = run_micropython("""
 import camera
@@ -135,10 +149,24 @@ print(camera.capture(), camera.deinit(), camera.flip(1), camera.quality(12))
 print(camera.init(0, format=camera.JPEG, framesize=camera.FRAME_UXGA, fb_location=camera.PSRAM))
 print(camera.flip(1), camera.mirror(0), camera.quality(10), camera.framesize(camera.FRAME_QVGA))
 print(type(camera.capture()).__name__, camera.deinit(), camera.deinit())
+def report(call):
+    try:
+        print(repr(call()))
+    except Exception as error:
+        print(type(error).__name__, error)
+report(lambda: camera.init(0, format=99))
 try:
-    camera.init(0, format=99)
-except ValueError as error:
-    print("ValueError", error)
+    camera.init(0, camera.JPEG)
+except TypeError:
+    print("TypeError for a second positional argument")
+report(lambda: camera.init(0, framesize=camera.FRAME_QSXGA + 1))
+report(lambda: camera.init(0, xclk_freq=8000000))
+report(lambda: camera.init(0, format=camera.JPEG, framesize=camera.FRAME_VGA, quality=12, fb_size=1,
+                           fb_location=camera.DRAM, xclk_freq=camera.XCLK_20MHz))
+report(lambda: camera.quality("10"))
+report(lambda: camera.framesize(camera.FRAME_QSXGA + 1))
+report(lambda: camera.flip(True))
+report(lambda: camera.capture())
 """, env={"TCPCAM_CAMERA_FAIL": "all"})
     assert lines == [
         "False False False False",
@@ -146,7 +174,26 @@ except ValueError as error:
         "None None None None",
         "bool True False",
         "ValueError Image format is not valid",
+        "TypeError for a second positional argument",
+        "ValueError Image framesize is not valid",
+        "ValueError xclk frequency is not valid",
+        "True",
+        "TypeError can't convert str to int",
+        "ValueError Image framesize is not valid",
+        "None",
+        "False",
     ]
+
+
+def test_stand_in_camera_has_the_driver_constants(device):
+    lines = run(device, """
+import camera
+names = ("JPEG YUV422 GRAYSCALE RGB565 FRAME_96X96 FRAME_240X240 FRAME_QVGA FRAME_VGA FRAME_UXGA FRAME_QSXGA"
+         " WB_NONE WB_HOME EFFECT_NONE EFFECT_RETRO XCLK_10MHz XCLK_20MHz DRAM PSRAM")
+print(" ".join(str(getattr(camera, name)) for name in names.split()))
+""")
+    # esp32-camera's enums (pixformat_t, framesize_t, camera_fb_location_t) and modcamera.h's defines.
+    assert lines == ["4 1 3 0 0 4 5 8 13 21 0 4 0 6 10000000 20000000 1 0"]
 
 
 def test_deploy_cleanup_script_removes_old_modules(tmp_path, device):

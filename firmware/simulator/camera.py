@@ -1,7 +1,9 @@
 """A stand-in for micropython-camera-driver's ``camera`` module, for the unix port.
 
 Same functions, arguments, constants and return values as the driver:
-``init`` returns True or raises ``OSError("Camera Init Failed")``,
+``init`` takes the camera id as its one positional argument and the rest
+as keywords only, and returns True or raises ``OSError("Camera Init
+Failed")`` (``ValueError`` for a bad format, frame size or clock),
 ``capture`` returns the JPEG as bytes or ``False``, ``deinit`` returns
 False when the camera was not running, the sensor setters return None (or
 False before ``init``). Calling ``init`` on a running camera reboots a real
@@ -100,19 +102,21 @@ def _frame_files():
     return [folder + "/" + name for name in names]
 
 
-def init(id, format=JPEG, framesize=FRAME_VGA, quality=12, d0=5, d1=18, d2=19, d3=21, d4=36, d5=39,
+def init(id, *, format=JPEG, framesize=FRAME_VGA, quality=12, d0=5, d1=18, d2=19, d3=21, d4=36, d5=39,
          d6=34, d7=35, vsync=25, href=23, pclk=22, pwdn=32, reset=-1, xclk=0, siod=26, sioc=27,
          xclk_freq=XCLK_10MHz, fb_size=1, fb_location=DRAM):
     """Start the camera: True, or OSError("Camera Init Failed")."""
+    for value in (format, framesize, quality, d0, d1, d2, d3, d4, d5, d6, d7, vsync, href, pclk, pwdn, reset,
+                  xclk, siod, sioc, xclk_freq, fb_size, fb_location):
+        _as_int(value)
+    if format not in _FORMATS:
+        raise ValueError("Image format is not valid")
+    _check_framesize(framesize)
+    if xclk_freq not in _XCLK:
+        raise ValueError("xclk frequency is not valid")
     if state["running"]:
         print("camera: init() on a running camera: a real board reboots here")
         raise SystemExit(70)
-    if format not in _FORMATS:
-        raise ValueError("Image format is not valid")
-    if not FRAME_96X96 <= framesize <= FRAME_QSXGA:
-        raise ValueError("Image framesize is not valid")
-    if xclk_freq not in _XCLK:
-        raise ValueError("xclk frequency is not valid")
     state["inits"] += 1
     if state["inits"] <= int(_getenv("TCPCAM_CAMERA_INIT_FAIL") or 0):
         raise OSError("Camera Init Failed")
@@ -150,18 +154,33 @@ def capture():
         return False
 
 
-def _setter(name):
+def _as_int(value):
+    # The driver reads every argument with mp_obj_get_int: an int or a bool, else TypeError.
+    if not isinstance(value, (int, bool)):
+        raise TypeError("can't convert %s to int" % type(value).__name__)
+    return int(value)
+
+
+def _check_framesize(size):
+    if not FRAME_96X96 <= size <= FRAME_QSXGA:
+        raise ValueError("Image framesize is not valid")
+
+
+def _setter(name, check=None):
     def set_value(value):
         if not state["running"]:
             return False
-        state["settings"][name] = int(value)
+        value = _as_int(value)
+        if check is not None:
+            check(value)
+        state["settings"][name] = value
         return None
     return set_value
 
 
 flip = _setter("flip")
 mirror = _setter("mirror")
-framesize = _setter("framesize")
+framesize = _setter("framesize", _check_framesize)
 quality = _setter("quality")
 contrast = _setter("contrast")
 saturation = _setter("saturation")

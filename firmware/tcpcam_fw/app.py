@@ -1,6 +1,9 @@
 """Start the firmware: config, WiFi, frame source, server."""
 
-import asyncio
+try:
+    import asyncio
+except ImportError:  # MicroPython before 1.21 calls it uasyncio
+    import uasyncio as asyncio
 import sys
 
 from tcpcam_fw import config as config_file
@@ -25,7 +28,8 @@ def main():
         asyncio.run(run())
     except KeyboardInterrupt:
         say("tcpcam: stopped")
-    except OSError:
+    except OSError as error:
+        say("tcpcam: stopped: %s" % (error,))
         sys.exit(1)
     finally:
         asyncio.new_event_loop()

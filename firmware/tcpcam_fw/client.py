@@ -7,15 +7,18 @@ frame. While a frame is being written the client is *busy* and skips the
 frames published meanwhile: a slow client never holds up the others.
 """
 
-import asyncio
+try:
+    import asyncio
+except ImportError:  # MicroPython before 1.21 calls it uasyncio
+    import uasyncio as asyncio
 import time
 
 from tcpcam.events import Accepted, Rejected
 from tcpcam.framing import encode_header
-from tcpcam.session import Session
+from tcpcam.session import AWAITING_COMMAND, AWAITING_PIN, Session
 from tcpcam_fw.log import say
 
-_AWAITING = ("awaiting-pin", "awaiting-command")
+_AWAITING = (AWAITING_PIN, AWAITING_COMMAND)
 
 
 class Client:

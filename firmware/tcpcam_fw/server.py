@@ -6,7 +6,10 @@ first). ``gc.collect()`` runs after every frame so the heap does not fragment
 with frames of different sizes.
 """
 
-import asyncio
+try:
+    import asyncio
+except ImportError:  # MicroPython before 1.21 calls it uasyncio
+    import uasyncio as asyncio
 import gc
 import time
 

@@ -36,8 +36,8 @@ class JpegSource:
         try:
             with open(self.path, "rb") as handle:
                 self.frame = handle.read()
-        except OSError as error:
-            say("jpeg: cannot read %s (%s); no frames" % (self.path, error))
+        except (OSError, MemoryError) as error:
+            say("jpeg: cannot read %s (%s); no frames" % (self.path, str(error) or "out of memory"))
             self.frame = False
             return False
         say("jpeg: serving %s (%d bytes)" % (self.path, len(self.frame)))
@@ -70,20 +70,21 @@ class CameraSource:
 
     def start(self):
         """Start the camera; False (logged) when it did not start."""
+        config = self.config
         try:
             import camera
         except ImportError:
+            self._retry_later()
             say("camera: no camera module in this MicroPython image; flash one built with the camera driver")
             return False
         self.camera = camera
         self._stop()
-        config = self.config
         try:
             camera.init(0, format=camera.JPEG, framesize=getattr(camera, "FRAME_" + config["framesize"]),
                         fb_location=camera.PSRAM)
         except (OSError, ValueError) as error:
             self._stop()
-            self._next_start = time.ticks_add(time.ticks_ms(), config["camera_retry_ms"])
+            self._retry_later()
             say("camera: init failed (%s); deinit done, retry in %d ms" % (error, config["camera_retry_ms"]))
             return False
         camera.quality(config["quality"])
@@ -99,7 +100,11 @@ class CameraSource:
         if not self.ready:
             if time.ticks_diff(self._next_start, time.ticks_ms()) > 0 or not self.start():
                 return False
-        frame = self.camera.capture()
+        try:
+            frame = self.camera.capture()
+        except MemoryError:
+            frame = False
+            say("camera: no memory for the frame")
         if frame is False or not frame:
             self.failed_captures += 1
             if self.failed_captures >= self.max_failed_captures:
@@ -108,6 +113,9 @@ class CameraSource:
             return False
         self.failed_captures = 0
         return frame
+
+    def _retry_later(self):
+        self._next_start = time.ticks_add(time.ticks_ms(), self.config["camera_retry_ms"])
 
     def _stop(self):
         self.ready = False

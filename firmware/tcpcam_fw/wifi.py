@@ -4,7 +4,10 @@ Boards without a ``network`` module (the unix port that runs the simulator)
 skip WiFi with one line on the console.
 """
 
-import asyncio
+try:
+    import asyncio
+except ImportError:  # MicroPython before 1.21 calls it uasyncio
+    import uasyncio as asyncio
 import time
 
 from tcpcam_fw.log import say

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -34,11 +35,25 @@ class BundleError(Exception):
 
 
 def firmware_dirs():
-    """Where the firmware sources are looked for, in order."""
-    return [
-        Path(tcpcam.__file__).resolve().parents[2] / "firmware",
-        Path(sys.prefix) / "share" / "tcpcam" / "firmware",
-    ]
+    """Where the firmware sources are looked for, in order.
+
+    A source checkout has them beside ``src/``; a wheel puts them under its
+    data folder: ``sys.prefix`` for a venv or system install, the user base
+    for ``pip install --user``, the prefix for ``pip install --prefix``
+    (found from where the package itself went).
+    """
+    package = Path(tcpcam.__file__).resolve().parent
+    folders = [package.parents[1] / "firmware", Path(sys.prefix) / "share" / "tcpcam" / "firmware"]
+    user_data = sysconfig.get_path("data", sysconfig.get_preferred_scheme("user"))
+    folders.append(Path(user_data) / "share" / "tcpcam" / "firmware")
+    # <prefix>/lib/pythonX.Y/site-packages/tcpcam or <prefix>/Lib/site-packages/tcpcam
+    for prefix in package.parents[1:4]:
+        folders.append(prefix / "share" / "tcpcam" / "firmware")
+    unique = []
+    for folder in folders:
+        if folder not in unique:
+            unique.append(folder)
+    return unique
 
 
 def find_firmware_dir():

@@ -9,6 +9,9 @@ from pathlib import Path
 
 #: Where an ESP32 MicroPython image is written.
 ESP32_OFFSET = 0x1000
+#: Where MicroPython's image goes on each chip esptool is allowed to flash
+#: (MicroPython's download page gives the same offsets).
+IMAGE_OFFSETS = {"esp32": ESP32_OFFSET, "esp32s2": 0x1000, "esp32s3": 0x0, "esp32c3": 0x0}
 #: First byte of every ESP firmware image.
 IMAGE_MAGIC = 0xE9
 #: Default serial speed for writing.
@@ -50,11 +53,13 @@ def check_image(image):
 
 def esptool_argvs(port, image, baud=DEFAULT_BAUD, chip="esp32", erase=True, major=None):
     """The esptool argument lists, in order: erase (unless ``erase`` is false), then write."""
+    if chip not in IMAGE_OFFSETS:
+        raise FlashError("unknown chip %r: one of %s" % (chip, ", ".join(IMAGE_OFFSETS)))
     common = ["--chip", chip, "--port", port, "--baud", str(baud)]
     argvs = []
     if erase:
         argvs.append(common + [command_name("erase-flash", major)])
-    argvs.append(common + [command_name("write-flash", major), "-z", "0x%x" % ESP32_OFFSET, str(image)])
+    argvs.append(common + [command_name("write-flash", major), "-z", "0x%x" % IMAGE_OFFSETS[chip], str(image)])
     return argvs
 
 

@@ -52,7 +52,8 @@ def add_arguments(parser):
     flash.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
     flash.add_argument("--image", required=True, help="MicroPython .bin that includes the camera driver")
     flash.add_argument("--baud", type=int, default=firmware_flash.DEFAULT_BAUD, help="default: %(default)s")
-    flash.add_argument("--chip", default="esp32", help="default: %(default)s")
+    flash.add_argument("--chip", default="esp32", choices=sorted(firmware_flash.IMAGE_OFFSETS),
+                       help="image offset 0x1000 on esp32 and esp32s2, 0x0 on the others (default: %(default)s)")
     flash.add_argument("--no-erase", action="store_true", help="write without erasing first")
     flash.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     flash.set_defaults(firmware_run=run_flash)
