@@ -117,8 +117,8 @@ def benchRecorder(args, work):
                 "--out", out, "--no-web"]
         for camera, port in enumerate(ports):
             argv += ["--camera", "c%02d=tcp:host=127.0.0.1:port=%d" % (camera, port)]
-        log = open(os.path.join(work, "recorder.log"), "w")
-        recorder = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        with open(os.path.join(work, "recorder.log"), "w") as log:
+            recorder = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=work)
         time.sleep(args.warmup)
         cpu0, wall0 = cpuSeconds(recorder.pid), time.monotonic()
         time.sleep(args.seconds)

@@ -145,6 +145,27 @@ def startRecorder(config):
     return recorder
 
 
+@inlineCallbacks
+def recordScripted(out, scripts, until, what, frameSize=3000, prepare=None, **settings):
+    """Record camera ``cam`` from a scripted camera until ``until(camera)``, then stop both.
+
+    ``prepare(recorder)`` runs before the recorder starts. Returns
+    ``(factory, recorder)``; everything is stopped by then.
+    """
+    factory, port, endpoint = yield listenScripted(scripts, frameSize)
+    recorder = RecorderService(makeConfig(out, [("cam", endpoint)], **settings), reactor)
+    if prepare is not None:
+        prepare(recorder)
+    recorder.startService()
+    camera = recorder.cameras["cam"]
+    try:
+        yield waitFor(lambda: until(camera), what=what)
+    finally:
+        yield recorder.stopService()
+        yield port.stopListening()
+    return factory, recorder
+
+
 def filesUnder(root, suffix=""):
     """Every file under ``root`` whose name ends with ``suffix``, sorted."""
     found = []

@@ -8,11 +8,14 @@ from record_support import (
     filesUnder,
     listenScripted,
     makeConfig,
+    recordScripted,
     startRecorder,
     tempFilesUnder,
     waitFor,
 )
 
+from tcpcam.record.camera import CameraRecorder
+from tcpcam.record.config import CameraConfig
 from tcpcam.record.eventlog import readEvents
 from tcpcam.record.jpeg import jpegProblem
 
@@ -37,16 +40,11 @@ def test_misbehaving_camera_gaps_logged_files_whole(tmp_path):
         [("frames", 2), ("silence",)],
         [("stream", 0.02)],
     ]
-    factory, port, endpoint = yield listenScripted(scripts)
     with LogCapture() as logs:
-        recorder = startRecorder(makeConfig(tmp_path, [("cam", endpoint)]))
-        camera = recorder.cameras["cam"]
-        try:
-            yield waitFor(lambda: camera.connects >= 4 and camera.frames >= 12,
-                          what="four connections and twelve frames")
-        finally:
-            yield recorder.stopService()
-            yield port.stopListening()
+        factory, recorder = yield recordScripted(
+            tmp_path, scripts, lambda camera: camera.connects >= 4 and camera.frames >= 12,
+            what="four connections and twelve frames")
+    camera = recorder.cameras["cam"]
     # 3 + 2 + 2 good frames before the stream, and only whole frames on disk.
     pictures = _assertWholeFrames(tmp_path / "cam", factory.sent)
     assert len(pictures) == camera.frames
@@ -96,23 +94,39 @@ def test_camera_restart_reconnects_with_backoff_logged_once(tmp_path):
 
 
 @pytest_twisted.inlineCallbacks
-def test_camera_that_hangs_up_at_once_is_backed_off(tmp_path):
-    factory, port, endpoint = yield listenScripted([[("close",)]])
-    recorder = startRecorder(makeConfig(tmp_path, [("cam", endpoint)]))
-    camera = recorder.cameras["cam"]
-    try:
-        yield waitFor(lambda: camera.connects >= 4, what="four short sessions")
-    finally:
-        yield recorder.stopService()
-        yield port.stopListening()
-    # Sessions without a frame count as failures: the delay grows past the first one.
-    assert camera._fruitlessSessions >= 4
-    assert camera._retryDelay(1) >= min(0.02 * 1.5 ** 5, 0.2)
+def test_camera_that_hangs_up_at_once_is_backed_off_and_logged_once(tmp_path):
+    scripts = [[("close",)]] * 4 + [[("stream", 0.01)]]
+    attempts = []
+
+    def spyOnBackoff(recorder):
+        camera = recorder.cameras["cam"]
+        policy = camera._policy
+        camera._policy = lambda attempt: attempts.append(attempt) or policy(attempt)
+
+    with LogCapture() as logs:
+        _, recorder = yield recordScripted(
+            tmp_path, scripts, lambda camera: camera.connects >= 5 and camera.frames >= 3,
+            what="four short sessions, then frames", prepare=spyOnBackoff)
+    # Sessions without a frame count as failed attempts: the delay keeps growing.
+    assert attempts[:4] == sorted(set(attempts[:4])) and len(attempts) >= 4
     events = readEvents(tmp_path / "cam" / "events.jsonl")
     reasons = [e["reason"] for e in events if e["event"] == "disconnect"]
-    assert len(reasons) >= 3
-    assert all("before the first frame" in reason for reason in reasons[:3])
-    assert filesUnder(tmp_path / "cam", ".jpg") == []
+    assert len(reasons) == 5
+    assert all("before the first frame" in reason for reason in reasons[:4])
+    # Four connections that hung up at once: one line for them, one when frames come.
+    assert len(logs.matching("disconnected after 0 frames")) == 1
+    assert len(logs.matching("connected to")) == 2
+    assert len(logs.matching("frames coming in after 4 connections")) == 1
+    assert len(filesUnder(tmp_path / "cam", ".jpg")) == recorder.cameras["cam"].frames
+
+
+def test_backoff_is_capped_with_jitter():
+    camera = CameraRecorder(CameraConfig(name="cam", endpoint="tcp:host=h:port=1"),
+                            None, None, None, None, backoffInitial=0.5, backoffMax=30.0)
+    delays = [camera._retryDelay(attempt) for attempt in range(200)]
+    assert all(0.5 <= delay <= 30.0 + 0.5 for delay in delays)
+    assert delays[0] < 1.0 and min(delays[50:]) >= 30.0
+    assert len({round(delay, 9) for delay in delays[50:]}) > 1, "no jitter"
 
 
 @pytest_twisted.inlineCallbacks
@@ -139,17 +153,10 @@ def test_several_cameras_at_once(tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_mjpeg_format_concatenates_whole_frames(tmp_path):
-    factory, port, endpoint = yield listenScripted([
-        [("frames", 4), ("midframe",)],
-        [("stream", 0.01)],
-    ])
-    recorder = startRecorder(makeConfig(tmp_path, [("cam", endpoint)], format="mjpeg"))
+    factory, recorder = yield recordScripted(
+        tmp_path, [[("frames", 4), ("midframe",)], [("stream", 0.01)]],
+        lambda camera: camera.frames >= 10, what="ten frames", format="mjpeg")
     camera = recorder.cameras["cam"]
-    try:
-        yield waitFor(lambda: camera.frames >= 10, what="ten frames")
-    finally:
-        yield recorder.stopService()
-        yield port.stopListening()
     files = filesUnder(tmp_path / "cam", ".mjpeg")
     assert files and camera.store.openPaths == ()
     data = b"".join(open(path, "rb").read() for path in files)
@@ -168,6 +175,13 @@ def test_disk_error_is_logged_retried_and_other_cameras_go_on(tmp_path):
         tmp_path, [("broken", servers[0][2]), ("fine", servers[1][2])]))
     broken, fine = recorder.cameras["broken"], recorder.cameras["fine"]
     broken.diskRetrySeconds = 0.05
+    shown = []
+
+    class Viewer:
+        def frameAvailable(self, frame):
+            shown.append((broken._diskFailing, frame))
+
+    broken.addViewer(Viewer())
     with LogCapture() as logs:
         try:
             yield waitFor(lambda: broken.frames >= 2, what="first frames")
@@ -190,6 +204,9 @@ def test_disk_error_is_logged_retried_and_other_cameras_go_on(tmp_path):
             for _, port, _ in servers:
                 yield port.stopListening()
     assert dropped >= 3
+    # The live view went on showing the frames that could not be stored.
+    duringFailure = [frame for failing, frame in shown if failing]
+    assert len(duringFailure) >= 2 and set(duringFailure) <= set(servers[0][0].sent)
     assert len(logs.matching("cannot write frames")) == 1
     assert len(logs.matching("writing frames again")) == 1
     kinds = [e["event"] for e in readEvents(tmp_path / "broken" / "events.jsonl")]
@@ -199,21 +216,17 @@ def test_disk_error_is_logged_retried_and_other_cameras_go_on(tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_retention_runs_while_recording_oldest_first(tmp_path):
-    from twisted.internet import reactor
+    started = []
 
-    from tcpcam.record.service import RecorderService
+    def quickRetention(recorder):
+        recorder.retention.interval = 0.05
+        started.append(recorder)
 
-    factory, port, endpoint = yield listenScripted([[("stream", 0.01)]], frameSize=1000)
-    recorder = RecorderService(makeConfig(tmp_path, [("cam", endpoint)], maxBytes=8000), reactor)
-    recorder.retention.interval = 0.05
-    recorder.startService()
+    factory, recorder = yield recordScripted(
+        tmp_path, [[("stream", 0.01)]],
+        lambda camera: camera.frames >= 30 and started[0].retention.passes >= 3,
+        what="frames and retention passes", frameSize=1000, prepare=quickRetention, maxBytes=8000)
     camera = recorder.cameras["cam"]
-    try:
-        yield waitFor(lambda: camera.frames >= 30 and recorder.retention.passes >= 3,
-                      what="frames and retention passes")
-    finally:
-        yield recorder.stopService()
-        yield port.stopListening()
     pictures = _assertWholeFrames(tmp_path / "cam", factory.sent)
     seqs = sorted(int(path.rsplit("_", 1)[1][:-4]) for path in pictures)
     assert len(seqs) < camera.frames

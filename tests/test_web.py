@@ -10,7 +10,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.protocol import Protocol
 from twisted.web.client import Agent, readBody
 
-from tcpcam.record.web import BOUNDARY
+from tcpcam.record.web import BOUNDARY, StreamResource
 
 # Twisted's own HTTP client warns about its own transport in readBody.
 pytestmark = pytest.mark.filterwarnings("ignore:Using readBody:DeprecationWarning")
@@ -140,6 +140,23 @@ def test_several_viewers_read_parts_of_the_stream(tmp_path):
             assert sent.index(parts[0]) < sent.index(parts[1])
         yield waitFor(lambda: recorder.cameras["cam"].viewers == 0, what="viewers to leave")
     finally:
+        yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_viewers_beyond_the_limit_get_503(tmp_path, monkeypatch):
+    monkeypatch.setattr(StreamResource, "maxViewers", 1)
+    recorder, servers = yield recording(tmp_path)
+    camera = recorder.cameras["cam"]
+    first = socket.create_connection(("127.0.0.1", recorder.web.port.getHost().port), timeout=5)
+    try:
+        first.sendall(b"GET /cam/stream.mjpg HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        yield waitFor(lambda: camera.viewers == 1, what="the first viewer")
+        response, body = yield get(recorder.web.url + "cam/stream.mjpg")
+        assert response.code == 503 and b"too many viewers" in body
+        assert camera.viewers == 1
+    finally:
+        first.close()
         yield stop(recorder, servers)
 
 

@@ -189,8 +189,9 @@ class CameraRecorder(Service):
         self.connects += 1
         self._sessionStart = self.frames
         self._sessionBad = 0
-        log.info("camera {name}: connected to {endpoint}",
-                 name=self.name, endpoint=self.endpoint)
+        if not self._fruitlessSessions:
+            log.info("camera {name}: connected to {endpoint}",
+                     name=self.name, endpoint=self.endpoint)
         self._event("connect", endpoint=repr(self.endpoint))
         protocol.finished.addBoth(self._connectionEnded)
 
@@ -202,12 +203,16 @@ class CameraRecorder(Service):
             reason = result.getErrorMessage() or result.type.__name__
         else:
             reason = "the camera closed the stream"
+        # A camera that keeps hanging up before any frame (a wrong PIN, a full
+        # server) is one state change, logged once, not one per retry.
+        repeated = frames == 0 and self._fruitlessSessions > 0 and reason == self.lastReason
         self._fruitlessSessions = self._fruitlessSessions + 1 if frames == 0 else 0
         self.lastReason = reason
         if self.running:
             self.state = "disconnected"
-            log.warn("camera {name}: disconnected after {frames} frames: {reason};"
-                     " reconnecting with backoff", name=self.name, frames=frames, reason=reason)
+            if not repeated:
+                log.warn("camera {name}: disconnected after {frames} frames: {reason};"
+                         " reconnecting with backoff", name=self.name, frames=frames, reason=reason)
         else:
             log.info("camera {name}: stopped after {frames} frames", name=self.name, frames=frames)
         self._event("disconnect", reason=reason, frames=frames, bad_frames=self._sessionBad)
@@ -235,6 +240,10 @@ class CameraRecorder(Service):
                          name=self.name, size=len(view), problem=problem)
             self._event("bad_frame", reason=problem, bytes=len(view))
             return
+        if self.frames == self._sessionStart and self._fruitlessSessions:
+            log.info("camera {name}: connected to {endpoint}, frames coming in after {count}"
+                     " connections that ended before any", name=self.name,
+                     endpoint=self.endpoint, count=self._fruitlessSessions)
         now = self._reactor.seconds()
         frame = bytes(view)
         seq = self.frames

@@ -77,6 +77,10 @@ def checkName(name):
         raise ConfigError(
             "bad camera name %r: use 1 to 64 letters, digits, '-' or '_'" % (name,)
         )
+    if name in RESERVED_NAMES:
+        raise ConfigError(
+            "bad camera name %r: the live view uses /%s itself; choose another name" % (name, name)
+        )
     return name
 
 

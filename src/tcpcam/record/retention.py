@@ -17,65 +17,88 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 STALE_TEMP_SECONDS = 3600.0
 
 
-def recordings(root):
-    """Yield ``(mtime, size, path)`` for every recording under ``root``.
+def dayFolders(root):
+    """Return ``{day: [folder, ...]}`` for every ``ROOT/CAMERA/YYYY-MM-DD/`` folder.
 
-    Recordings are the files in ``ROOT/CAMERA/YYYY-MM-DD/``; events.jsonl
-    and anything else are left alone.
+    Recordings are the files in those folders; events.jsonl and anything
+    else are left alone.
     """
+    days = {}
     for camera in _entries(root):
         if not camera.is_dir(follow_symlinks=False):
             continue
         for day in _entries(camera.path):
-            if not _DAY.match(day.name) or not day.is_dir(follow_symlinks=False):
+            if _DAY.match(day.name) and day.is_dir(follow_symlinks=False):
+                days.setdefault(day.name, []).append(day.path)
+    return days
+
+
+def recordings(folder):
+    """Yield ``(mtime, size, path)`` for every file in ``folder``."""
+    for entry in _entries(folder):
+        try:
+            if not entry.is_file(follow_symlinks=False):
                 continue
-            for entry in _entries(day.path):
-                try:
-                    if not entry.is_file(follow_symlinks=False):
-                        continue
-                    info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                yield info.st_mtime, info.st_size, entry.path
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        yield info.st_mtime, info.st_size, entry.path
+
+
+def _isTemporary(path):
+    return os.path.basename(path).endswith(TEMP_SUFFIX)
 
 
 def prune(root, keepDays, maxBytes, now, keep=()):
     """Delete recordings older than ``keepDays`` and, oldest first, beyond ``maxBytes``.
 
     Zero turns either limit off. Paths in ``keep`` (files being written) are
-    never deleted; temporary files count only once they are stale. Emptied
-    day folders are removed. Returns ``(files deleted, bytes freed)``.
+    never deleted; temporary files never count, and stale ones are deleted
+    in the day folders visited. Day folders are visited oldest first, and
+    the pass stops at the first file that may stay, so memory holds one
+    day's file list at a time. Folders emptied here are removed. Returns
+    ``(files deleted, bytes freed)``.
     """
     keep = set(keep)
-    files = []
-    for mtime, size, path in recordings(root):
-        if os.path.basename(path).endswith(TEMP_SUFFIX):
-            if now - mtime > STALE_TEMP_SECONDS:
-                _unlink(path)
-            continue
-        files.append((mtime, size, path))
-    files.sort()
-    total = sum(size for _, size, _ in files)
+    days = dayFolders(root)
+    total = 0
+    if maxBytes:
+        for folders in days.values():
+            for folder in folders:
+                total += sum(size for _, size, path in recordings(folder) if not _isTemporary(path))
     cutoff = now - keepDays * 86400.0 if keepDays else None
     deleted = freed = 0
-    folders = set()
-    for mtime, size, path in files:
-        tooOld = cutoff is not None and mtime < cutoff
-        overQuota = maxBytes and total > maxBytes
-        if not (tooOld or overQuota):
+    for day in sorted(days):
+        files = []
+        for folder in days[day]:
+            for mtime, size, path in recordings(folder):
+                if not _isTemporary(path):
+                    files.append((mtime, size, path))
+                elif now - mtime > STALE_TEMP_SECONDS:
+                    _unlink(path)
+        files.sort()
+        emptied = set()
+        done = False
+        for mtime, size, path in files:
+            tooOld = cutoff is not None and mtime < cutoff
+            overQuota = maxBytes and total > maxBytes
+            if not (tooOld or overQuota):
+                done = True
+                break
+            if path in keep:
+                continue
+            if _unlink(path):
+                deleted += 1
+                freed += size
+                total -= size
+                emptied.add(os.path.dirname(path))
+        for folder in emptied:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass  # not empty: it still holds newer recordings
+        if done:
             break
-        if path in keep:
-            continue
-        if _unlink(path):
-            deleted += 1
-            freed += size
-            total -= size
-            folders.add(os.path.dirname(path))
-    for folder in folders:
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass  # not empty: it still holds newer recordings
     return deleted, freed
 
 
