@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 
+import pytest
 from twisted.internet import defer, protocol, task
 from twisted.internet.endpoints import serverFromString
 
@@ -76,13 +77,51 @@ class ScriptedFactory(protocol.Factory):
         self.connected = defer.Deferred()
 
 
+def get_reactor():
+    """The global reactor, which pytest-twisted runs."""
+    from twisted.internet import reactor
+
+    return reactor
+
+
+# Test modules import these two fixtures under their function names, and
+# tests ask for them by the fixture names.
+
+
+@pytest.fixture(name="reactor")
+def reactor_fixture():
+    """The global reactor."""
+    return get_reactor()
+
+
+@pytest.fixture(name="ports")
+def ports_fixture():
+    """A list for the listening ports a test opens; each stops listening after the test."""
+    started = []
+    yield started
+    for port in started:
+        port.stopListening()
+
+
 @defer.inlineCallbacks
 def listen(reactor, script):
-    """Listen on a loopback port; returns ``(port, factory, client endpoint string)``."""
+    """Listen on a loopback port; returns ``(port, factory, client endpoint string)``.
+
+    ``factory.port`` is the port number as text, for command lines.
+    """
     factory = ScriptedFactory(script)
     port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
-    address = "tcp:host=127.0.0.1:port=%d" % port.getHost().port
+    factory.port = str(port.getHost().port)
+    address = "tcp:host=127.0.0.1:port=%s" % factory.port
     return port, factory, address
+
+
+@defer.inlineCallbacks
+def serve(reactor, ports, script):
+    """As :func:`listen`, closing the port after the test (``ports`` fixture); returns ``(factory, address)``."""
+    port, factory, address = yield listen(reactor, script)
+    ports.append(port)
+    return factory, address
 
 
 def unused_port():

@@ -6,7 +6,15 @@ import tracemalloc
 
 import pytest
 import pytest_twisted
-from client_support import WAIT, frames_bytes, listen, unused_port
+from client_support import (  # noqa: F401 - the fixtures are used by name
+    WAIT,
+    frames_bytes,
+    get_reactor,
+    ports_fixture,
+    reactor_fixture,
+    serve,
+    unused_port,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.application.internet import ClientService
@@ -39,17 +47,6 @@ PAYLOADS = [
 ]
 
 
-def get_reactor():
-    from twisted.internet import reactor
-
-    return reactor
-
-
-@pytest.fixture
-def reactor():
-    return get_reactor()
-
-
 class Recorder:
     """frameReceived that keeps a copy of every frame."""
 
@@ -75,21 +72,6 @@ def failure_of(d, reactor, *errors):
     raise AssertionError("expected %r" % (errors,))
 
 
-@pytest.fixture
-def ports():
-    started = []
-    yield started
-    for port in started:
-        port.stopListening()
-
-
-@defer.inlineCallbacks
-def serve(reactor, ports, script):
-    port, factory, address = yield listen(reactor, script)
-    ports.append(port)
-    return factory, address
-
-
 @pytest.mark.parametrize("pause", [0, 0.01])
 @pytest_twisted.inlineCallbacks
 def test_exact_bytes_for_n_frames(reactor, ports, pause):
@@ -101,6 +83,27 @@ def test_exact_bytes_for_n_frames(reactor, ports, pause):
     assert got.frames == PAYLOADS
     assert summary == FetchSummary(len(PAYLOADS), sum(map(len, PAYLOADS)))
     assert factory.connections[0].received == b"1235\n5\n"
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_command_waits_for_the_pause_after_the_pin(reactor, ports):
+    factory, address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes([b"x"])))
+    clock = task.Clock()
+    proto = yield clientFromString(reactor, address).connect(
+        TCPCamClientFactory("1235", 1, Recorder(), pauseSeconds=0.05, clock=clock)
+    )
+    server = yield bounded(factory.connected, reactor)
+    for _ in range(WAIT * 100):
+        if server.received:
+            break
+        yield task.deferLater(reactor, 0.01, lambda: None)
+    assert server.received == b"1235\n"
+    clock.advance(0.049)
+    yield task.deferLater(reactor, 0.05, lambda: None)
+    assert server.received == b"1235\n"
+    clock.advance(0.001)
+    assert (yield bounded(proto.finished, reactor)) == FetchSummary(1, 1)
+    assert server.received == b"1235\n1\n"
 
 
 @pytest_twisted.inlineCallbacks
@@ -351,6 +354,56 @@ def test_slow_consumer_pauses_the_transport(reactor, ports):
 
 
 @pytest_twisted.inlineCallbacks
+def test_reads_grow_while_they_come_back_full_and_shrink_when_short(reactor, ports):
+    payload = os.urandom(3 * 1024 * 1024)
+    factory, address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes([b"first", payload])))
+    reads = []
+    release = defer.Deferred()
+
+    def spy(proto):
+        original = proto.dataReceived
+
+        def dataReceived(data):
+            reads.append((len(data), proto.transport.bufferSize))
+            original(data)
+
+        proto.dataReceived = dataReceived
+
+    def frameReceived(view):
+        # Hold the stream after the first frame until the server has written
+        # everything, so that the next reads find the socket full.
+        if len(view) == 5:
+            return release
+        assert bytes(view) == payload
+        return None
+
+    fetching = fetch(reactor, address, "1235", 2, frameReceived, pauseSeconds=0, connectionMadeCallback=spy)
+    yield bounded(factory.connected, reactor)
+    transport = factory.connections[0].transport
+    queued = []
+    for _ in range(WAIT * 100):
+        # Until the kernel buffers are full: the server's own queue stops shrinking.
+        queued.append(len(transport.dataBuffer) - transport.offset + transport._tempDataLen)
+        if reads and queued[-3:] == [queued[-1]] * 3:
+            break
+        yield task.deferLater(reactor, 0.01, lambda: None)
+    release.callback(None)
+    assert (yield bounded(fetching, reactor)) == FetchSummary(2, 5 + len(payload))
+    smallest, largest = TCPCamClientProtocol.readSize, TCPCamClientProtocol.maxReadSize
+    assert smallest < 128 * 1024 - 32
+    assert reads[0][1] == smallest
+    filled = smallest
+    for (got, size), (_, following) in zip(reads, reads[1:], strict=False):
+        assert got <= size <= largest
+        if got == size:
+            filled = size
+            assert following == min(2 * size, largest)
+        else:
+            assert following == filled
+    assert max(size for _, size in reads) > smallest
+
+
+@pytest_twisted.inlineCallbacks
 def test_consumer_deferred_failure_fails_the_fetch(reactor, ports):
     factory, address = yield serve(reactor, ports, lambda s: s.transport.write(frames_bytes([b"a", b"b"])))
     fetching = fetch(
@@ -377,9 +430,9 @@ def test_last_frame_waits_for_the_consumer_even_after_the_server_closed(reactor,
 @pytest_twisted.inlineCallbacks
 def test_endpoint_object_and_factory(reactor, ports):
     factory, address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes([b"x"])))
-    port = int(address.rsplit("=", 1)[1])
     got = Recorder()
-    summary = yield bounded(fetch(reactor, TCP4ClientEndpoint(reactor, "127.0.0.1", port), "1235", 1, got), reactor)
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", int(factory.port))
+    summary = yield bounded(fetch(reactor, endpoint, "1235", 1, got), reactor)
     assert summary == FetchSummary(1, 1)
 
     proto = yield clientFromString(reactor, address).connect(TCPCamClientFactory(b"1235", 1, got, pauseSeconds=0))

@@ -8,8 +8,17 @@ import signal
 
 import pytest
 import pytest_twisted
-from client_support import WAIT, frames_bytes, listen, run_python, spawn, unused_port
-from twisted.internet import defer, task
+from client_support import (  # noqa: F401 - the fixtures are used by name
+    WAIT,
+    frames_bytes,
+    ports_fixture,
+    reactor_fixture,
+    run_python,
+    serve,
+    spawn,
+    unused_port,
+)
+from twisted.internet import task
 
 from tcpcam.client_output import OutputError, SplitSink, StreamSink, check_pattern
 from tcpcam.client_progress import ProgressLine, human_bytes, progress_text
@@ -17,28 +26,6 @@ from tcpcam.commands import get
 
 PAYLOADS = [b"\xff\xd8first\x00", (b"y" * 1023 + b"\x00") * 2, b"", b"last\x00\x00"]
 GET = ["-m", "tcpcam.commands.get"]
-
-
-@pytest.fixture
-def reactor():
-    from twisted.internet import reactor
-
-    return reactor
-
-
-@pytest.fixture
-def ports():
-    started = []
-    yield started
-    for port in started:
-        port.stopListening()
-
-
-@defer.inlineCallbacks
-def serve(reactor, ports, script):
-    port, factory, _address = yield listen(reactor, script)
-    ports.append(port)
-    return factory, str(port.getHost().port)
 
 
 def parse(*argv):
@@ -77,6 +64,12 @@ def test_split_sink_writes_whole_files_named_by_pattern(tmp_path):
     assert sorted(os.listdir(tmp_path / "sub")) == ["20240506-001.jpg", "20240506-002.jpg"]
     assert (tmp_path / "sub" / "20240506-001.jpg").read_bytes() == b"one\x00"
     assert (tmp_path / "sub" / "20240506-002.jpg").read_bytes() == b""
+    umask = os.umask(0o027)
+    try:
+        SplitSink(str(tmp_path / "{n}.jpg"))(memoryview(b"x"))
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / "1.jpg").st_mode & 0o777 == 0o640
 
 
 def test_split_sink_error_leaves_no_partial_file(tmp_path):
@@ -122,7 +115,8 @@ def test_progress_line():
 
 @pytest_twisted.inlineCallbacks
 def test_payloads_to_stdout_byte_exact(reactor, ports):
-    factory, port = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    port = factory.port
     done = yield run_python(reactor, [*GET, "127.0.0.1", port, "1235", "4", "--pause", "0"])
     assert done.status == 0, done.err
     assert done.out == b"".join(PAYLOADS)
@@ -134,7 +128,8 @@ def test_payloads_to_stdout_byte_exact(reactor, ports):
 def test_appends_to_fname_quietly(reactor, ports, tmp_path):
     target = tmp_path / "all.bin"
     target.write_bytes(b"before")
-    factory, port = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    port = factory.port
     done = yield run_python(reactor, [*GET, "-q", "127.0.0.1", port, "1235", "4", str(target)])
     assert (done.status, done.out, done.err) == (0, b"", b"")
     assert target.read_bytes() == b"before" + b"".join(PAYLOADS)
@@ -142,7 +137,8 @@ def test_appends_to_fname_quietly(reactor, ports, tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_progress_line_on_a_terminal(reactor, ports, tmp_path):
-    factory, port = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    port = factory.port
     target = tmp_path / "out.bin"
     done = yield run_python(reactor, [*GET, "127.0.0.1", port, "1235", "4", str(target)], usePTY=True)
     assert done.status == 0, done.out
@@ -155,7 +151,8 @@ def test_progress_line_on_a_terminal(reactor, ports, tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_split_writes_one_file_per_frame(reactor, ports, tmp_path):
-    factory, port = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
+    port = factory.port
     done = yield run_python(
         reactor, [*GET, "-q", "--split", "frames/f-{n:05d}.jpg", "127.0.0.1", port, "1235", "0"], cwd=str(tmp_path)
     )
@@ -176,7 +173,8 @@ def test_split_writes_one_file_per_frame(reactor, ports, tmp_path):
 )
 @pytest_twisted.inlineCallbacks
 def test_protocol_errors_exit_1_with_one_line(reactor, ports, tmp_path, wire, cmd, message):
-    factory, port = yield serve(reactor, ports, lambda s: s.sendAndClose(wire))
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(wire))
+    port = factory.port
     done = yield run_python(
         reactor, [*GET, "-q", "--max-frame-bytes", "50", "127.0.0.1", port, "1235", cmd, str(tmp_path / "out")]
     )
@@ -191,7 +189,8 @@ def test_refused_and_silent_servers_exit_1(reactor, ports):
     assert done.status == 1
     assert b"connection refused" in done.err
 
-    factory, port = yield serve(reactor, ports, lambda s: None)
+    factory, _address = yield serve(reactor, ports, lambda s: None)
+    port = factory.port
     done = yield run_python(reactor, [*GET, "--timeout", "0.3", "127.0.0.1", port, "1235", "1"])
     assert done.status == 1
     assert b"nothing received for 0.3 s" in done.err
@@ -215,7 +214,8 @@ def test_ctrl_c_stops_cleanly_with_whole_files(reactor, ports, tmp_path):
         server.sending.start(0.02)
         server.lost.addCallback(lambda _: server.sending.stop())
 
-    factory, port = yield serve(reactor, ports, stream)
+    factory, _address = yield serve(reactor, ports, stream)
+    port = factory.port
     child = spawn(reactor, [*GET, "--split", "{n}.jpg", "127.0.0.1", port, "1235", "0"], cwd=str(tmp_path))
     try:
         for _ in range(WAIT * 20):
@@ -238,7 +238,8 @@ def test_ctrl_c_stops_cleanly_with_whole_files(reactor, ports, tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_console_script_runs_get(reactor, ports):
-    factory, port = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes([b"via cli"])))
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes([b"via cli"])))
+    port = factory.port
     done = yield run_python(reactor, ["-m", "tcpcam.cli", "get", "-q", "127.0.0.1", port, "1235", "1"])
     assert (done.status, done.out) == (0, b"via cli"), done.err
 

@@ -1,9 +1,15 @@
 """The reference server over real loopback sockets: requests, frames, order."""
 
+import select
+import socket
+import struct
+import sys
+
 import pytest
 import pytest_twisted
 from server_support import (
     PIN,
+    WAIT,
     ScriptedSource,
     connect,
     fetch,
@@ -101,42 +107,45 @@ def test_source_only_runs_while_someone_streams():
     assert client.frames == [b"frame"] * 4
 
 
-class RecordingProtocol(TCPCamServerProtocol):
-    """Notes the order in which the connections are sent each frame."""
-
-    sends = []
-
-    def sendFrame(self, header, payload):
-        self.sends.append((payload, self.transport.getPeer().port))
-        TCPCamServerProtocol.sendFrame(self, header, payload)
+#: Linux's SO_TIMESTAMPNS (and SCM_TIMESTAMPNS), which the socket module does not name.
+SO_TIMESTAMPNS = 35
 
 
+def arrivalTime(sock):
+    """Kernel receive time, in ns, of the first bytes waiting on ``sock``."""
+    _, ancillary, _, _ = sock.recvmsg(64, socket.CMSG_SPACE(16))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds * 10**9 + nanoseconds
+    raise AssertionError("no receive timestamp")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel receive timestamps as on Linux")
 @pytest_twisted.inlineCallbacks
-def test_each_frame_goes_to_the_newest_connection_first():
-    source = ScriptedSource(["wait", "wait"])
+def test_one_frame_reaches_the_newest_connection_first():
+    source = ScriptedSource(["wait"])
     factory = quickFactory(source)
-    factory.protocol = RecordingProtocol
-    RecordingProtocol.sends = []
     port = yield listening(factory)
+    clients = []
     try:
-        clients = []
-        for _ in range(3):
-            client = yield connect(port, [(0.0, b"1235\n2\n")])
-            yield waitFor(lambda: len(factory.broadcast) == len(clients) + 1
-                          and all(h.session.streaming for h in factory.broadcast.handles()))
+        for count in range(1, 5):
+            client = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=WAIT)
             clients.append(client)
+            client.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            client.sendall(b"1235\n1\n")
+            yield waitFor(lambda count=count: len(factory.broadcast) == count
+                          and all(h.session.streaming for h in factory.broadcast.handles()))
         yield waitFor(lambda: len(source.waiting) == 1)
         source.release(b"one")
-        yield waitFor(lambda: len(source.waiting) == 1)
-        source.release(b"two")
-        for client in clients:
-            yield finished(client)
+        yield waitFor(lambda: all(select.select([client], [], [], 0)[0] for client in clients))
+        arrivals = [arrivalTime(client) for client in clients]
     finally:
+        for client in clients:
+            client.close()
         yield port.stopListening()
-    newestFirst = [client.localPort for client in reversed(clients)]
-    assert [port for payload, port in RecordingProtocol.sends if payload == b"one"] == newestFirst
-    assert [port for payload, port in RecordingProtocol.sends if payload == b"two"] == newestFirst
-    assert all(client.frames == [b"one", b"two"] for client in clients)
+    newestFirst = sorted(range(len(clients)), key=lambda index: arrivals[index])
+    assert newestFirst == [3, 2, 1, 0]
 
 
 class BoundedProtocol(TCPCamServerProtocol):
@@ -187,16 +196,23 @@ def test_a_client_that_never_reads_does_not_hold_up_the_others():
 
 
 @pytest_twisted.inlineCallbacks
-def test_endless_stream_runs_until_the_client_leaves():
-    factory = quickFactory(interval=0.005)
+def test_endless_stream_runs_until_the_client_leaves_and_then_the_source_stops():
+    source = ScriptedSource(fallback=HELLO)
+    factory = quickFactory(source, interval=0.005)
     port = yield listening(factory)
     try:
         client = yield connect(port, [(0.0, b"1235\n0\n")])
+        idle = yield connect(port)
         yield waitFor(lambda: len(client.frames) >= 5)
         client.transport.loseConnection()
         yield finished(client)
-        yield waitFor(lambda: len(factory.broadcast) == 0)
-        assert not factory.pump.running or not factory.broadcast.active
+        yield waitFor(lambda: len(factory.broadcast) == 1)
+        calls = source.calls
+        yield sleep(0.1)
+        assert source.calls == calls
+        assert not factory.pump.running
+        idle.transport.loseConnection()
+        yield finished(idle)
     finally:
         yield port.stopListening()
     assert set(client.frames) == {HELLO}

@@ -5,7 +5,9 @@ import socket
 import pytest
 import pytest_twisted
 from server_support import LogCapture, ScriptedSource, connect, fetch, finished, listening, quickFactory, waitFor
+from twisted.internet.error import ConnectionAborted
 
+from tcpcam.server import TCPCamServerProtocol
 from tcpcam.sources import FrameUnavailable
 from tcpcam.throttle import PinThrottle
 
@@ -49,16 +51,24 @@ def test_a_silent_connection_is_closed_after_the_handshake_timeout():
     assert len(logs.matching("rejected 127.0.0.1:", "not finished in time")) == 2
 
 
+@pytest.mark.parametrize("request_, reason", [
+    (b"9999\n1\n", "wrong PIN (4 bytes)"),
+    (b"1235\nfive\n", "bad command b'five'"),
+    (b"1235\n" + b"7" * 200, "longer than 128 bytes"),
+    (b"1235", "request not finished in time"),
+], ids=["wrong-pin", "bad-command", "too-long", "handshake-timeout"])
 @pytest_twisted.inlineCallbacks
-def test_rejections_are_logged_once_with_reason_and_peer():
-    port = yield listening(quickFactory())
+def test_rejections_are_logged_once_with_reason_and_peer(request_, reason):
+    port = yield listening(quickFactory(handshakeTimeout=0.3))
     try:
         with LogCapture() as logs:
-            client = yield fetch(port, b"9999\n1\n")
+            client = yield fetch(port, request_)
     finally:
         yield port.stopListening()
     peer = "127.0.0.1:%d" % client.localPort
-    assert len(logs.matching("rejected " + peer, "wrong PIN")) == 1
+    assert client.received == 0
+    assert logs.matching(peer) == logs.matching("rejected " + peer + ": ", reason)
+    assert len(logs.matching(peer)) == 1
 
 
 @pytest_twisted.inlineCallbacks
@@ -77,7 +87,9 @@ def test_wrong_pins_get_an_address_refused_without_blocking_others():
     finally:
         yield port.stopListening()
     assert refused.received == 0
-    assert len(logs.matching("127.0.0.1 sent 2 wrong PINs")) == 1
+    assert len(logs.matching("127.0.0.1")) == 3
+    assert len(logs.matching("rejected 127.0.0.1:", "wrong PIN (4 bytes)")) == 2
+    assert len(logs.matching("rejected 127.0.0.1:", "wrong PIN", "; 2 wrong PINs: 127.0.0.1 is refused for 60 s")) == 1
     assert len(logs.matching("rejected 127.0.0.1:", "too many wrong PINs")) == 1
     if isinstance(other, Exception):
         pytest.skip("cannot bind 127.0.0.2 here: %s" % (other,))
@@ -153,3 +165,34 @@ def test_a_source_that_never_answers_is_timed_out_and_skipped():
     assert client.frames == [b"late but fine"]
     assert factory.pump.sourceFailures == 2
     assert logs.matching("not bytes") or logs.matching("int")
+
+
+class LostProtocol(TCPCamServerProtocol):
+    """Notes when the server side of each connection is closed."""
+
+    lost = []
+
+    def connectionMade(self):
+        self.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+        TCPCamServerProtocol.connectionMade(self)
+
+    def connectionLost(self, reason):
+        self.lost.append(reason)
+        TCPCamServerProtocol.connectionLost(self, reason)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_finished_client_that_stops_reading_is_aborted_after_the_close_timeout():
+    frame = bytes(range(256)) * 4096
+    factory = quickFactory(ScriptedSource(fallback=frame), closeTimeout=0.2)
+    factory.protocol = LostProtocol
+    LostProtocol.lost = []
+    port = yield listening(factory)
+    try:
+        client = yield connect(port, [(0.0, b"1235\n1\n")], reading=False, receiveBuffer=4096)
+        yield waitFor(lambda: LostProtocol.lost)
+        client.transport.loseConnection()
+    finally:
+        yield port.stopListening()
+    assert len(factory.broadcast) == 0
+    assert LostProtocol.lost[0].check(ConnectionAborted)

@@ -243,3 +243,14 @@ def test_replay_skips_an_oversized_frame_in_an_hour_file(tmp_path, monkeypatch):
     with pytest.raises(FrameUnavailable, match="over 1000 bytes"):
         source.nextFrame()
     assert source.nextFrame() == small
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 16])
+def test_hour_file_frames_split_across_reads(tmp_path, monkeypatch, chunk):
+    from tcpcam.sources import replay
+
+    monkeypatch.setattr(replay.HourFileReader, "chunkBytes", chunk)
+    pictures = [jpeg(tmp_path, "p%d.jpg" % index, (index * 60, 0, 0)) for index in range(3)]
+    (tmp_path / "10.mjpeg").write_bytes(b"\xff" + pictures[0] + b"\xd9junk\xff" + pictures[1] + pictures[2])
+    reader = replay.HourFileReader(str(tmp_path / "10.mjpeg"))
+    assert [reader.nextFrame() for _ in range(4)] == pictures + [None]

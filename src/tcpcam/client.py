@@ -87,10 +87,23 @@ class TCPCamClientProtocol(protocol.Protocol):
 
     #: Bytes asked of the socket per read, when the transport lets us set it
     #: (Twisted's TCP transports read ``bufferSize`` bytes, 64 KiB by default).
-    #: Fewer, larger reads cut the per-read cost of the reactor. The decoder
-    #: hands out a frame that lies whole in one read as a view of it, and
-    #: gathers one split across reads in its reused buffer: no per-frame object.
-    readSize = 1024 * 1024
+    #: ``socket.recv`` allocates a bytes object of this size for every read and
+    #: shrinks it to what arrived. 128 KiB and up is glibc's mmap threshold:
+    #: such a block is mapped, shrunk with mremap and unmapped again on every
+    #: read, and each page that is filled faults, about five times the CPU of
+    #: a read below it. So reads start just below it (64 bytes are the bytes
+    #: object's header and malloc's own).
+    readSize = 128 * 1024 - 64
+    #: Largest read. A read that fills the whole buffer means more data is
+    #: waiting: the next read asks for twice as much, up to this. A read that
+    #: comes back short goes back to the largest size that has come back full:
+    #: glibc serves blocks that large from its heap from then on (it raises its
+    #: threshold when it unmaps one), so the trap above is behind us. Fewer,
+    #: larger reads cut the reactor's cost per byte when the sender is fast.
+    #: The decoder hands out a frame that lies whole in one read as a view of
+    #: it, and gathers one split across reads in its reused buffer: nothing
+    #: is allocated per frame.
+    maxReadSize = 1024 * 1024
 
     def __init__(
         self,
@@ -132,6 +145,8 @@ class TCPCamClientProtocol(protocol.Protocol):
         self._commandCall = None
         self._silenceCall = None
         self._lastActivity = 0.0
+        self._readSize = None
+        self._filledSize = None
 
     @property
     def summary(self):
@@ -144,7 +159,7 @@ class TCPCamClientProtocol(protocol.Protocol):
             self.transport.abortConnection()
             return
         if hasattr(self.transport, "bufferSize"):
-            self.transport.bufferSize = self.readSize
+            self._readSize = self._filledSize = self.transport.bufferSize = self.readSize
         command = b"%d\n" % self.frames
         if self.pauseSeconds:
             self.transport.write(self.pin + b"\n")
@@ -163,6 +178,8 @@ class TCPCamClientProtocol(protocol.Protocol):
             return
         if self._silenceCall is not None:
             self._lastActivity = self.clock.seconds()
+        if self._readSize is not None:
+            self._adaptReadSize(len(data))
         self._decoder.receive_data(data)
         if not self.paused:
             self._drain()
@@ -175,6 +192,15 @@ class TCPCamClientProtocol(protocol.Protocol):
             self._fire()
         elif not self.paused:
             self._drain()
+
+    def _adaptReadSize(self, received):
+        if received >= self._readSize:
+            self._filledSize = self._readSize
+            size = min(2 * self._readSize, self.maxReadSize)
+        else:
+            size = self._filledSize
+        if size != self._readSize:
+            self._readSize = self.transport.bufferSize = size
 
     def _sendCommand(self, command):
         self._commandCall = None

@@ -81,6 +81,11 @@ class SplitSink:
         self.pattern = pattern
         self.now = now
         self.count = 0
+        # mkstemp makes files only their owner can read: give them the mode
+        # an ordinary open() would, which the umask decides.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self.mode = 0o666 & ~umask
 
     def __call__(self, view):
         """Write one payload to its own file."""
@@ -94,6 +99,7 @@ class SplitSink:
                 dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".part"
             )
             with os.fdopen(handle, "wb") as stream:
+                os.fchmod(stream.fileno(), self.mode)
                 stream.write(view)
             os.replace(temporary, path)
         except OSError as error:

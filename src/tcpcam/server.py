@@ -38,6 +38,8 @@ DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE = (5, 5, 3)
 #: Seconds the source may take for one frame before it is skipped.
 DEFAULT_SOURCE_TIMEOUT = 30.0
+#: Seconds a closing connection may take to flush its last frame.
+DEFAULT_CLOSE_TIMEOUT = 30.0
 
 _DEFAULT = object()
 
@@ -88,6 +90,7 @@ class TCPCamServerProtocol(Protocol):
         self._producing = False
         self._handshakeCall = None
         self._idleCall = None
+        self._abortCall = None
         self._closing = False
 
     def connectionMade(self):
@@ -160,9 +163,12 @@ class TCPCamServerProtocol(Protocol):
             if isinstance(event, Accepted):
                 self._accepted(event)
             elif isinstance(event, Rejected):
+                reason = event.reason
                 if isinstance(event.error, WrongPin):
-                    self.factory.pinFailed(self.transport.getPeer())
-                self._reject(event.reason)
+                    blocked = self.factory.pinFailed(self.transport.getPeer())
+                    if blocked:
+                        reason = "%s; %s" % (reason, blocked)
+                self._reject(reason)
             elif isinstance(event, Finished):
                 self.finishStream()
 
@@ -185,6 +191,9 @@ class TCPCamServerProtocol(Protocol):
             self._producing = False
             self.transport.unregisterProducer()
         self.transport.loseConnection()
+        # A peer that stops reading would keep the connection open forever,
+        # outside maxClients, while its last frame waits to be flushed.
+        self._abortCall = self.factory.reactor.callLater(self.factory.closeTimeout, self.transport.abortConnection)
 
     def _armIdle(self):
         if self._idleCall is not None and self._idleCall.active():
@@ -203,7 +212,7 @@ class TCPCamServerProtocol(Protocol):
         self._handle(self.session.handshake_timed_out())
 
     def _cancelTimers(self):
-        for name in ("_handshakeCall", "_idleCall"):
+        for name in ("_handshakeCall", "_idleCall", "_abortCall"):
             call = getattr(self, name)
             if call is not None and call.active():
                 call.cancel()
@@ -239,15 +248,18 @@ class TCPCamServerFactory(Factory):
     sourceTimeout = DEFAULT_SOURCE_TIMEOUT
     #: Seconds to wait before asking a failed source again.
     sourceRetryDelay = 0.25
+    #: Seconds a closing connection has to take what was written to it
+    #: (its last frames) before it is aborted.
+    closeTimeout = DEFAULT_CLOSE_TIMEOUT
 
     def __init__(self, source, pin=DEFAULT_PIN, interval=0.0, maxClients=DEFAULT_MAX_CLIENTS,
                  handshakeTimeout=DEFAULT_HANDSHAKE_TIMEOUT, idleTimeout=DEFAULT_IDLE_MS / 1000.0,
                  keepAlive=DEFAULT_KEEPALIVE, reactor=None, throttle=_DEFAULT,
-                 sourceTimeout=DEFAULT_SOURCE_TIMEOUT, sourceRetryDelay=0.25):
+                 sourceTimeout=DEFAULT_SOURCE_TIMEOUT, sourceRetryDelay=0.25, closeTimeout=DEFAULT_CLOSE_TIMEOUT):
         if reactor is None:
             from twisted.internet import reactor
         check_pin(pin)
-        if interval < 0 or handshakeTimeout <= 0 or idleTimeout <= 0:
+        if interval < 0 or handshakeTimeout <= 0 or idleTimeout <= 0 or closeTimeout <= 0:
             raise ValueError("interval must be >= 0 and the timeouts > 0")
         self.source = source
         self.pin = pin
@@ -258,6 +270,7 @@ class TCPCamServerFactory(Factory):
         self.keepAlive = tuple(keepAlive) if keepAlive is not None else None
         self.sourceTimeout = sourceTimeout
         self.sourceRetryDelay = sourceRetryDelay
+        self.closeTimeout = closeTimeout
         self.reactor = reactor
         self.throttle = PinThrottle() if throttle is _DEFAULT else throttle
         self.broadcast = Broadcast(maxClients)
@@ -297,13 +310,17 @@ class TCPCamServerFactory(Factory):
         self.log.warn("rejected {peer}: {reason}", peer=peer, reason=reason)
 
     def pinFailed(self, address):
-        """A wrong PIN came from ``address``; counts it against the address."""
+        """A wrong PIN came from ``address``: count it against the address.
+
+        Returns ``None``, or the words for the log line of this rejection when
+        this failure gets the address refused.
+        """
         host = getattr(address, "host", None)
         if self.throttle is None or host is None:
-            return
-        if self.throttle.failed(host, self.reactor.seconds()):
-            self.log.warn("{host} sent {count} wrong PINs: refused for {seconds} s",
-                          host=host, count=self.throttle.max_failures, seconds=self.throttle.block)
+            return None
+        if not self.throttle.failed(host, self.reactor.seconds()):
+            return None
+        return "%d wrong PINs: %s is refused for %g s" % (self.throttle.max_failures, host, self.throttle.block)
 
     def pinSucceeded(self, address):
         """The right PIN came from ``address``; forgets its failures."""

@@ -195,6 +195,8 @@ class HourFileReader:
         self.path = path
         self._file = open(path, "rb")
         self._buffer = bytearray()
+        # Bytes of the frame in the buffer already searched for its end.
+        self._searched = 0
 
     def nextFrame(self):
         """The next frame's bytes, or None at the end of the file (which closes it)."""
@@ -202,15 +204,21 @@ class HourFileReader:
             start = self._buffer.find(_SOI)
             if start < 0:
                 del self._buffer[:-1]
+                self._searched = 0
             else:
-                del self._buffer[:start]
-                end = self._buffer.find(_EOI, 2)
+                if start:
+                    del self._buffer[:start]
+                    self._searched = 0
+                end = self._buffer.find(_EOI, max(2, self._searched - 1))
                 if end >= 0:
                     frame = bytes(self._buffer[:end + 2])
                     del self._buffer[:end + 2]
+                    self._searched = 0
                     return frame
+                self._searched = len(self._buffer)
                 if len(self._buffer) > MAX_SOURCE_FRAME_BYTES:
                     del self._buffer[:2]
+                    self._searched = 0
                     raise FrameUnavailable("%s: a frame over %d bytes, skipped" % (self.path, MAX_SOURCE_FRAME_BYTES))
             data = self._file.read(self.chunkBytes)
             if not data:
