@@ -15,10 +15,8 @@ import time
 
 from tcpcam.events import Accepted, Rejected
 from tcpcam.framing import encode_header
-from tcpcam.session import AWAITING_COMMAND, AWAITING_PIN, Session
+from tcpcam.session import Session
 from tcpcam_fw.log import say
-
-_AWAITING = (AWAITING_PIN, AWAITING_COMMAND)
 
 
 class Client:
@@ -77,7 +75,7 @@ class Client:
         session = self.session
         config = self.server.config
         deadline = time.ticks_add(time.ticks_ms(), config["handshake_timeout_ms"])
-        while session.state in _AWAITING:
+        while session.awaiting_request:
             remaining = time.ticks_diff(deadline, time.ticks_ms())
             if remaining <= 0:
                 return self._handle(session.handshake_timed_out())

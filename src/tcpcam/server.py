@@ -27,7 +27,7 @@ from tcpcam.errors import WrongPin
 from tcpcam.events import Accepted, Finished, Rejected
 from tcpcam.request import DEFAULT_IDLE_MS, check_pin
 from tcpcam.server_pump import FramePump
-from tcpcam.session import AWAITING_COMMAND, AWAITING_PIN, Session
+from tcpcam.session import Session
 from tcpcam.throttle import PinThrottle
 
 #: The original's PIN (menuconfig default).
@@ -112,7 +112,7 @@ class TCPCamServerProtocol(Protocol):
 
     def dataReceived(self, data):
         """Feed the request to the session; bytes after the request are ignored."""
-        if self._closing or self.session.state not in (AWAITING_PIN, AWAITING_COMMAND):
+        if self._closing or not self.session.awaiting_request:
             return
         self._handle(self.session.receive_data(data))
         self._armIdle()

@@ -65,6 +65,11 @@ class Session:
         return self.state in _AWAITING and len(self._partial) > 0
 
     @property
+    def awaiting_request(self):
+        """True until the PIN and command are in (or the session ended)."""
+        return self.state in _AWAITING
+
+    @property
     def streaming(self):
         """True while frames should be sent to this session."""
         return self.state == STREAMING

@@ -58,11 +58,13 @@ def test_original_client_two_segments_with_idle():
     session = Session("1235")
     assert session.receive_data(b"1235") == []
     assert session.state == AWAITING_PIN and session.wants_idle_timer
+    assert session.awaiting_request and not session.streaming
     assert session.peer_idle() == []
     assert session.state == AWAITING_COMMAND and not session.wants_idle_timer
     assert session.receive_data(b"5") == []
     assert session.wants_idle_timer
     assert accepted_frames(session.peer_idle()) == 5
+    assert session.streaming and not session.awaiting_request
 
 
 def test_original_client_merged_segments_use_the_pin_prefix():
