@@ -95,6 +95,19 @@ def test_event_log_lines(tmp_path):
     assert events[0]["time"].startswith("2024-05-06T07:08:09.123")
 
 
+def test_event_log_is_rotated_at_its_size_limit(tmp_path):
+    path = str(tmp_path / "cam" / "events.jsonl")
+    log = EventLog(path, clock=lambda: WHEN, maxBytes=500)
+    for number in range(40):
+        log.append("bad_frame", reason="no JPEG end marker", number=number)
+    assert sorted(os.listdir(tmp_path / "cam")) == ["events.jsonl", "events.jsonl.1"]
+    for name in ("events.jsonl", "events.jsonl.1"):
+        assert os.path.getsize(tmp_path / "cam" / name) < 500 + 200
+    current, previous = readEvents(path), readEvents(path + ".1")
+    numbers = [event["number"] for event in previous + current]
+    assert numbers == list(range(numbers[0], 40))
+
+
 def _make(root, camera, day, name, size, mtime):
     folder = os.path.join(root, camera, day)
     os.makedirs(folder, exist_ok=True)

@@ -12,11 +12,20 @@ class EventLog:
     seconds), ``event`` and the event's fields. The file is opened for each
     line, so a disk that fails and recovers never leaves it stuck; a line
     that cannot be written raises OSError for the caller to handle.
+
+    The file is bounded: once it holds :attr:`maxBytes`, it is renamed to
+    ``events.jsonl.1`` (replacing the previous one) and a new file begins, so
+    a camera that sends bad frames all day fills at most twice that.
     """
 
-    def __init__(self, path, clock=time.time):
+    #: Size at which the log is rotated to ``PATH.1``.
+    maxBytes = 16 * 1024 * 1024
+
+    def __init__(self, path, clock=time.time, maxBytes=None):
         self.path = path
         self._clock = clock
+        if maxBytes is not None:
+            self.maxBytes = maxBytes
 
     def append(self, event, **fields):
         """Write one event line; returns the dict written."""
@@ -25,9 +34,18 @@ class EventLog:
         record.update(fields)
         line = json.dumps(record, sort_keys=False) + "\n"
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._rotateIfFull()
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
         return record
+
+    def _rotateIfFull(self):
+        try:
+            size = os.path.getsize(self.path)
+        except FileNotFoundError:
+            return
+        if size >= self.maxBytes:
+            os.replace(self.path, self.path + ".1")
 
 
 def _isoTime(when):
