@@ -50,6 +50,8 @@ def test_config_updates_an_existing_file(tmp_path):
     ("--pin", "", "bad pin"),
     ("--password", "short", "8 to 63 characters"),
     ("--mirror", "maybe", "expected true or false"),
+    ("--bind", "my-board", "bad bind \"my-board\": expected an IPv4 address"),
+    ("--bind", "10.0.0.256", "expected an IPv4 address"),
 ])
 def test_config_refuses_bad_values(tmp_path, capsys, option, value, message):
     path = tmp_path / "config.json"

@@ -19,12 +19,12 @@ FRAMESIZES = ("240X240", "QVGA", "CIF", "HVGA", "VGA", "SVGA", "XGA", "HD", "SXG
 #: Frame sources: the original's three build types.
 SOURCES = ("camera", "jpeg", "hello")
 
-# key, default, kind, low/choices, high, meaning. Kinds: int, bool, str, choice, pin.
+# key, default, kind, low/choices, high, meaning. Kinds: int, bool, str, choice, pin, ipv4.
 SCHEMA = (
     ("ssid", "", "str", 0, 32, "WiFi network name (empty: do not join)"),
     ("password", "", "str", 0, 63, "WiFi password"),
     ("port", 3333, "int", 1, 65535, "TCP port"),
-    ("bind", "0.0.0.0", "str", 1, 64, "address to listen on"),
+    ("bind", "0.0.0.0", "ipv4", None, None, "address to listen on"),
     ("pin", "1235", "pin", 1, 128, "PIN clients must send"),
     ("source", "camera", "choice", SOURCES, None, "frame source"),
     ("framesize", "VGA", "choice", FRAMESIZES, None, "camera frame size"),
@@ -65,6 +65,8 @@ def describe(entry):
         return "one of " + ", ".join(low)
     if kind == "pin":
         return "1 to %d characters with no CR, LF or NUL" % high
+    if kind == "ipv4":
+        return "an IPv4 address such as 0.0.0.0"
     return "text of %d to %d characters" % (low, high)
 
 
@@ -92,9 +94,23 @@ def check(entry, value):
         except TCPCamError:
             raise ValueError(describe(entry)) from None
         return value
+    if kind == "ipv4":
+        if not _is_ipv4(value):
+            raise ValueError(describe(entry))
+        return value
     if not low <= len(value) <= high:
         raise ValueError(describe(entry))
     return value
+
+
+def _is_ipv4(text):
+    parts = text.split(".")
+    if len(parts) != 4:
+        return False
+    for part in parts:
+        if not 1 <= len(part) <= 3 or not part.isdigit() or int(part) > 255:
+            return False
+    return True
 
 
 def apply(data):
