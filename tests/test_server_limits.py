@@ -53,7 +53,7 @@ def test_a_silent_connection_is_closed_after_the_handshake_timeout():
 
 @pytest.mark.parametrize("request_, reason", [
     (b"9999\n1\n", "wrong PIN (4 bytes)"),
-    (b"1235\nfive\n", "bad command b'five'"),
+    (b"1235\nfive\n", "bad command 'five'"),
     (b"1235\n" + b"7" * 200, "longer than 128 bytes"),
     (b"1235", "request not finished in time"),
 ], ids=["wrong-pin", "bad-command", "too-long", "handshake-timeout"])

@@ -51,6 +51,11 @@ def _strip_blanks(token):
     return token[start:end]
 
 
+def printable(data):
+    """``data`` as text for a log line: printable ASCII as is, other bytes as ``\\xNN``."""
+    return "".join(chr(byte) if 32 <= byte < 127 and byte != 92 else "\\x%02x" % byte for byte in bytes(data))
+
+
 def parse_command(token):
     """Parse a command token: an optionally signed decimal integer.
 
@@ -61,8 +66,8 @@ def parse_command(token):
     digits = text[1:] if text[:1] in (b"+", b"-") else text
     if not digits or any(byte not in _DIGITS for byte in digits):
         raise BadCommand(
-            "bad command %r: expected a whole number such as 5 (N frames) or 0 (a stream)"
-            % (bytes(token[:32]),)
+            "bad command '%s': expected a whole number such as 5 (N frames) or 0 (a stream)"
+            % printable(token[:32])
         )
     value = int(text)
     if not COMMAND_MIN <= value <= COMMAND_MAX:

@@ -233,3 +233,10 @@ def test_constant_time_equal():
     assert not constant_time_equal(b"12350", b"1235")
     assert not constant_time_equal(b"", b"1")
     assert constant_time_equal(bytearray(b"ab"), b"ab")
+
+
+def test_bad_command_message_shows_the_bytes_as_text():
+    with raises(BadCommand, match="bad command 'abc':"):
+        parse_command(b"abc")
+    with raises(BadCommand, match="bad command '5\\xff\\x5c':"):
+        parse_command(b"5\xff\\")
