@@ -152,3 +152,39 @@ def test_retention_removes_only_stale_temporary_files(tmp_path):
     stray = _make(root, "a", "notaday", "keep.jpg", 10, now - 1e6)
     assert prune(root, 1, 1, now) == (0, 0)
     assert not os.path.exists(stale) and os.path.exists(fresh) and os.path.exists(stray)
+
+
+def test_event_log_line_cut_short_by_a_full_disk_is_removed(tmp_path, monkeypatch):
+    from tcpcam.record import eventlog
+
+    path = str(tmp_path / "cam" / "events.jsonl")
+    log = EventLog(path, clock=lambda: WHEN)
+    log.append("connect", endpoint="tcp:host=x:port=1")
+
+    class HalfThenFull:
+        """A file on a disk that fills up halfway through the next write."""
+
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            if len(data) > 1:
+                return self.handle.write(data[:len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    realOpen = open
+    monkeypatch.setattr(eventlog, "open", lambda *a, **k: HalfThenFull(realOpen(*a, **k)), raising=False)
+    with pytest.raises(OSError):
+        log.append("bad_frame", reason="no JPEG end marker: the picture is cut short")
+    monkeypatch.undo()
+    log.append("disconnect", reason="the connection closed", frames=3)
+    assert [event["event"] for event in readEvents(path)] == ["connect", "disconnect"]

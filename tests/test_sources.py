@@ -254,3 +254,18 @@ def test_hour_file_frames_split_across_reads(tmp_path, monkeypatch, chunk):
     (tmp_path / "10.mjpeg").write_bytes(b"\xff" + pictures[0] + b"\xd9junk\xff" + pictures[1] + pictures[2])
     reader = replay.HourFileReader(str(tmp_path / "10.mjpeg"))
     assert [reader.nextFrame() for _ in range(4)] == pictures + [None]
+
+
+@pytest.mark.timeout(10)
+def test_replay_of_hour_files_without_frames_skips_instead_of_hanging(tmp_path):
+    day = tmp_path / "door" / "2024-05-01"
+    day.mkdir(parents=True)
+    (day / "10.mjpeg").write_bytes(b"")
+    (day / "11.mjpeg").write_bytes(b"junk, no picture")
+    source = sourceFromSpec("replay:%s" % (tmp_path / "door"), reactor=Clock())
+    for _ in range(2):
+        with pytest.raises(FrameUnavailable, match="no frames in the recordings"):
+            source.nextFrame()
+    picture = jpeg(tmp_path, "late.jpg", (0, 0, 0))
+    (day / "12.mjpeg").write_bytes(picture)
+    assert source.nextFrame() == picture

@@ -11,7 +11,8 @@ class EventLog:
     Each line has ``time`` (ISO 8601, local time with offset), ``ts`` (Unix
     seconds), ``event`` and the event's fields. The file is opened for each
     line, so a disk that fails and recovers never leaves it stuck; a line
-    that cannot be written raises OSError for the caller to handle.
+    that cannot be written whole is cut off again and raises OSError for
+    the caller to handle.
 
     The file is bounded: once it holds :attr:`maxBytes`, it is renamed to
     ``events.jsonl.1`` (replacing the previous one) and a new file begins, so
@@ -35,8 +36,16 @@ class EventLog:
         line = json.dumps(record, sort_keys=False) + "\n"
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._rotateIfFull()
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
+        with open(self.path, "ab", buffering=0) as handle:
+            start = handle.tell()
+            view = memoryview(line.encode("utf-8"))
+            try:
+                while view:
+                    view = view[handle.write(view):]
+            except OSError:
+                # Cut off a line written in part, so every line stays whole JSON.
+                _truncateQuietly(handle, start)
+                raise
         return record
 
     def _rotateIfFull(self):
@@ -46,6 +55,13 @@ class EventLog:
             return
         if size >= self.maxBytes:
             os.replace(self.path, self.path + ".1")
+
+
+def _truncateQuietly(handle, size):
+    try:
+        handle.truncate(size)
+    except (OSError, ValueError):
+        pass
 
 
 def _isoTime(when):

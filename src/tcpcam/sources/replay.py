@@ -109,6 +109,7 @@ class ReplaySource:
         self._previous = None
         self._lastDue = None
         self._hourFile = None
+        self._rounds = 0
         if not self._loadNextDay(wrap=False):
             raise SourceSpecError(
                 "replay source: no recorded pictures (HH-MM-SS.mmm_SEQ.jpg or HH.mjpeg) in %s" % (path,))
@@ -121,6 +122,7 @@ class ReplaySource:
                     return False
                 self._dayIndex = 0
                 self._previous = None
+                self._rounds += 1
             number, folder = self._days[self._dayIndex]
             try:
                 names = os.listdir(folder)
@@ -140,7 +142,12 @@ class ReplaySource:
 
     def _advance(self):
         """``(moment, path, frame)``: frame is None for a picture file still to be read."""
+        # Hour files holding no frame yield nothing: once every file was
+        # tried in one call (the start was passed twice), give up on this frame.
+        rounds = self._rounds
         while True:
+            if self._rounds - rounds >= 2:
+                raise FrameUnavailable("replay source: no frames in the recordings under %s" % (self.path,))
             if self._hourFile is not None:
                 frame = self._hourFile.nextFrame()
                 if frame is not None:
