@@ -196,3 +196,26 @@ def test_a_finished_client_that_stops_reading_is_aborted_after_the_close_timeout
         yield port.stopListening()
     assert len(factory.broadcast) == 0
     assert LostProtocol.lost[0].check(ConnectionAborted)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_streaming_client_that_stops_reading_is_dropped_after_the_send_timeout():
+    frame = bytes(range(256)) * 4096
+    factory = quickFactory(ScriptedSource(fallback=frame), sendTimeout=0.3)
+    factory.protocol = LostProtocol
+    LostProtocol.lost = []
+    port = yield listening(factory)
+    with LogCapture() as logged:
+        try:
+            reader = yield connect(port, [(0.0, b"1235\n0\n")])
+            stalled = yield connect(port, [(0.0, b"1235\n0\n")], reading=False, receiveBuffer=4096)
+            yield waitFor(lambda: LostProtocol.lost)
+            assert len(factory.broadcast) == 1 and factory.broadcast.handles()[0].session.streaming
+            before = reader.received
+            yield waitFor(lambda: reader.received > before)
+            stalled.transport.loseConnection()
+            reader.transport.loseConnection()
+        finally:
+            yield port.stopListening()
+    assert LostProtocol.lost[0].check(ConnectionAborted)
+    assert len(logged.matching("dropping", "took no frame for 0.3 s")) == 1

@@ -40,6 +40,8 @@ DEFAULT_KEEPALIVE = (5, 5, 3)
 DEFAULT_SOURCE_TIMEOUT = 30.0
 #: Seconds a closing connection may take to flush its last frame.
 DEFAULT_CLOSE_TIMEOUT = 30.0
+#: Seconds a streaming connection may take to accept one frame.
+DEFAULT_SEND_TIMEOUT = 30.0
 
 _DEFAULT = object()
 
@@ -91,6 +93,7 @@ class TCPCamServerProtocol(Protocol):
         self._handshakeCall = None
         self._idleCall = None
         self._abortCall = None
+        self._stallCall = None
         self._closing = False
 
     def connectionMade(self):
@@ -131,6 +134,9 @@ class TCPCamServerProtocol(Protocol):
         """The transport has sent everything written so far: take a frame again."""
         self._ready = True
         self.pendingFrames = 0
+        if self._stallCall is not None and self._stallCall.active():
+            self._stallCall.cancel()
+        self._stallCall = None
         if self.session.streaming and not self._closing:
             self.factory.pump.kick(ready=True)
 
@@ -147,6 +153,8 @@ class TCPCamServerProtocol(Protocol):
         self._ready = False
         self.pendingFrames += 1
         self.transport.writeSequence((header, payload))
+        if self._stallCall is None:
+            self._stallCall = self.factory.reactor.callLater(self.factory.sendTimeout, self._stalled)
 
     def finishStream(self):
         """All N frames are written: close once they are flushed."""
@@ -207,12 +215,22 @@ class TCPCamServerProtocol(Protocol):
         self._handle(self.session.peer_idle())
         self._armIdle()
 
+    def _stalled(self):
+        # The peer is alive (keep-alive cannot tell) but has stopped reading:
+        # it would hold its place among maxClients for ever.
+        self._stallCall = None
+        self.log.warn("dropping {peer}: it took no frame for {seconds:g} s after {frames} frames",
+                      peer=self.peer, seconds=self.factory.sendTimeout, frames=self.session.frames_sent)
+        self._closing = True
+        self.factory.broadcast.remove(self)
+        self.transport.abortConnection()
+
     def _handshakeTimedOut(self):
         self._handshakeCall = None
         self._handle(self.session.handshake_timed_out())
 
     def _cancelTimers(self):
-        for name in ("_handshakeCall", "_idleCall", "_abortCall"):
+        for name in ("_handshakeCall", "_idleCall", "_abortCall", "_stallCall"):
             call = getattr(self, name)
             if call is not None and call.active():
                 call.cancel()
@@ -251,15 +269,19 @@ class TCPCamServerFactory(Factory):
     #: Seconds a closing connection has to take what was written to it
     #: (its last frames) before it is aborted.
     closeTimeout = DEFAULT_CLOSE_TIMEOUT
+    #: Seconds a streaming connection may take to accept one frame before it
+    #: is dropped: a peer that stops reading would otherwise keep its place.
+    sendTimeout = DEFAULT_SEND_TIMEOUT
 
     def __init__(self, source, pin=DEFAULT_PIN, interval=0.0, maxClients=DEFAULT_MAX_CLIENTS,
                  handshakeTimeout=DEFAULT_HANDSHAKE_TIMEOUT, idleTimeout=DEFAULT_IDLE_MS / 1000.0,
                  keepAlive=DEFAULT_KEEPALIVE, reactor=None, throttle=_DEFAULT,
-                 sourceTimeout=DEFAULT_SOURCE_TIMEOUT, sourceRetryDelay=0.25, closeTimeout=DEFAULT_CLOSE_TIMEOUT):
+                 sourceTimeout=DEFAULT_SOURCE_TIMEOUT, sourceRetryDelay=0.25, closeTimeout=DEFAULT_CLOSE_TIMEOUT,
+                 sendTimeout=DEFAULT_SEND_TIMEOUT):
         if reactor is None:
             from twisted.internet import reactor
         check_pin(pin)
-        if interval < 0 or handshakeTimeout <= 0 or idleTimeout <= 0 or closeTimeout <= 0:
+        if interval < 0 or min(handshakeTimeout, idleTimeout, closeTimeout, sendTimeout) <= 0:
             raise ValueError("interval must be >= 0 and the timeouts > 0")
         self.source = source
         self.pin = pin
@@ -271,6 +293,7 @@ class TCPCamServerFactory(Factory):
         self.sourceTimeout = sourceTimeout
         self.sourceRetryDelay = sourceRetryDelay
         self.closeTimeout = closeTimeout
+        self.sendTimeout = sendTimeout
         self.reactor = reactor
         self.throttle = PinThrottle() if throttle is _DEFAULT else throttle
         self.broadcast = Broadcast(maxClients)

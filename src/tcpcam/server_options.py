@@ -1,7 +1,13 @@
 """The server's settings, defined once for ``tcpcam serve`` and ``twistd tcpcam-server``."""
 
 from tcpcam.broadcast import DEFAULT_MAX_CLIENTS
-from tcpcam.server import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_PIN, TCPCamServerFactory
+from tcpcam.server import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_KEEPALIVE,
+    DEFAULT_PIN,
+    DEFAULT_SEND_TIMEOUT,
+    TCPCamServerFactory,
+)
 from tcpcam.sources import DEFAULT_SPEC, builtinSources, sourceFromSpec
 from tcpcam.throttle import DEFAULT_BLOCK, DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, PinThrottle
 
@@ -49,6 +55,8 @@ OPTIONS = (
      "most connections at once; more are closed at once"),
     ("handshake-timeout", None, DEFAULT_HANDSHAKE_TIMEOUT, _number(float, 0.001, "handshake-timeout"),
      "seconds a client has to send its PIN and command"),
+    ("send-timeout", None, DEFAULT_SEND_TIMEOUT, _number(float, 0.001, "send-timeout"),
+     "seconds a streaming client may take to accept one frame before it is dropped"),
     ("keepalive", None, DEFAULT_KEEPALIVE, keepAliveSetting,
      "TCP keep-alive IDLE,INTERVAL,COUNT (seconds, seconds, probes), or off"),
     ("pin-failures", None, DEFAULT_MAX_FAILURES, _number(int, 0, "pin-failures"),
@@ -117,6 +125,6 @@ def buildFactory(options, reactor=None, source=None):
         return TCPCamServerFactory(
             source, pin=options["pin"], interval=float(options["interval-ms"]) / 1000.0,
             maxClients=int(options["max-clients"]), handshakeTimeout=float(options["handshake-timeout"]),
-            keepAlive=keepAliveSetting(options["keepalive"]), reactor=reactor, throttle=throttle)
+            sendTimeout=float(options["send-timeout"]), keepAlive=keepAliveSetting(options["keepalive"]), reactor=reactor, throttle=throttle)
     except LocalProtocolError as error:
         raise ValueError(str(error)) from None
