@@ -125,6 +125,7 @@ def buildFactory(options, reactor=None, source=None):
         return TCPCamServerFactory(
             source, pin=options["pin"], interval=float(options["interval-ms"]) / 1000.0,
             maxClients=int(options["max-clients"]), handshakeTimeout=float(options["handshake-timeout"]),
-            sendTimeout=float(options["send-timeout"]), keepAlive=keepAliveSetting(options["keepalive"]), reactor=reactor, throttle=throttle)
+            sendTimeout=float(options["send-timeout"]), keepAlive=keepAliveSetting(options["keepalive"]),
+            reactor=reactor, throttle=throttle)
     except LocalProtocolError as error:
         raise ValueError(str(error)) from None
