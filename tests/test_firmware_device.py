@@ -139,6 +139,23 @@ def test_a_client_that_never_reads_does_not_stop_the_others(tmp_path):
             stuck.close()
 
 
+def test_a_streaming_client_that_stops_reading_is_dropped_after_the_send_timeout(tmp_path):
+    folder = tmp_path / "big"
+    write_jpegs(folder, 2, 300_000)
+    config = {"interval_ms": 0, "chunk_bytes": 8192, "send_timeout_ms": 300}
+    with Firmware(tmp_path / "fw", config, frames_dir=folder) as firmware:
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            stuck.connect(("127.0.0.1", firmware.port))
+            stuck.sendall(b"1235\n0\n")
+            firmware.wait_for("streams without end")
+            assert "took no frame for 300 ms" in firmware.wait_for("dropped")
+            assert len(fetch_raw(firmware.port, [b"1235\n", b"2\n"])) == 2
+        finally:
+            stuck.close()
+
+
 def test_failed_captures_are_logged_and_skipped(tmp_path):
     env = {"TCPCAM_CAMERA_FAIL": "1,2,4"}
     with Firmware(tmp_path, env=env) as firmware:

@@ -106,8 +106,7 @@ class Client:
         return False
 
     async def _stream(self):
-        writer = self.writer
-        chunk = self.server.config["chunk_bytes"]
+        timeout = self.server.config["send_timeout_ms"]
         while not self.closing:
             await self._wake.wait()
             self._wake.clear()
@@ -115,19 +114,31 @@ class Client:
             if frame is None:
                 continue
             self._frame = None
-            writer.write(encode_header(len(frame)))
-            view = memoryview(frame)
-            for start in range(0, len(view), chunk):
-                writer.write(view[start:start + chunk])
-                await writer.drain()
-            if not len(view):
-                await writer.drain()
-            view = frame = None
+            try:
+                await asyncio.wait_for_ms(self._write_frame(frame), timeout)
+            except asyncio.TimeoutError:
+                # A peer that is alive (keep-alive cannot tell) but has stopped
+                # reading would hold its place among max_clients for ever.
+                say("client %s dropped: it took no frame for %d ms after %d frames"
+                    % (self.peer, timeout, self.session.frames_sent))
+                return
+            frame = None
             self.busy = False
             if self.finished:
                 say("client %s got its %d frames" % (self.peer, self.session.frames_sent))
                 return
             self.server.client_ready()
+
+    async def _write_frame(self, frame):
+        writer = self.writer
+        chunk = self.server.config["chunk_bytes"]
+        writer.write(encode_header(len(frame)))
+        view = memoryview(frame)
+        for start in range(0, len(view), chunk):
+            writer.write(view[start:start + chunk])
+            await writer.drain()
+        if not len(view):
+            await writer.drain()
 
     async def _watch(self):
         # Bytes after the request are ignored; an empty read means the peer left.

@@ -34,6 +34,7 @@ SCHEMA = (
     ("interval_ms", 2000, "int", 0, 3600000, "time between frames"),
     ("max_clients", 8, "int", 1, 16, "clients served at once"),
     ("handshake_timeout_ms", 10000, "int", 100, 600000, "time a client has for its PIN and command"),
+    ("send_timeout_ms", 30000, "int", 100, 600000, "time a streaming client may take to accept one frame"),
     ("idle_ms", DEFAULT_IDLE_MS, "int", 10, 10000, "quiet time that ends an unterminated token"),
     ("keepalive_idle", 5, "int", 1, 7200, "TCP keep-alive idle seconds"),
     ("keepalive_interval", 5, "int", 1, 600, "seconds between keep-alive probes"),
