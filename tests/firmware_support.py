@@ -169,6 +169,21 @@ def connect(port):
     return sock
 
 
+def stalled_stream(firmware):
+    """A client that asks for an endless stream and never reads: its socket."""
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.settimeout(WAIT)
+    try:
+        stuck.connect(("127.0.0.1", firmware.port))
+        stuck.sendall(b"1235\n0\n")
+        firmware.wait_for("streams without end")
+    except BaseException:
+        stuck.close()
+        raise
+    return stuck
+
+
 def read_frames(sock, limit=1000, until_closed=True):
     """Decode frames until the firmware closes the connection, or until ``limit`` frames.
 

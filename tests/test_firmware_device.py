@@ -2,14 +2,23 @@
 
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import time
 
 import pytest
 import pytest_twisted
-from firmware_support import TEST_JPEG, WAIT, Firmware, connect, fetch_raw, needs_micropython, read_frames, write_jpegs
+from firmware_support import (
+    TEST_JPEG,
+    WAIT,
+    Firmware,
+    connect,
+    fetch_raw,
+    needs_micropython,
+    read_frames,
+    stalled_stream,
+    write_jpegs,
+)
 from twisted.internet import defer
 
 from tcpcam.framing import FrameDecoder
@@ -125,12 +134,8 @@ def test_a_client_that_never_reads_does_not_stop_the_others(tmp_path):
     folder = tmp_path / "big"
     write_jpegs(folder, 2, 300_000)
     with Firmware(tmp_path / "fw", {"interval_ms": 0, "chunk_bytes": 8192}, frames_dir=folder) as firmware:
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck = stalled_stream(firmware)
         try:
-            stuck.connect(("127.0.0.1", firmware.port))
-            stuck.sendall(b"1235\n0\n")
-            firmware.wait_for("streams without end")
             time.sleep(0.3)
             received = fetch_raw(firmware.port, [b"1235\n", b"5\n"])
             assert len(received) == 5
@@ -144,12 +149,8 @@ def test_a_streaming_client_that_stops_reading_is_dropped_after_the_send_timeout
     write_jpegs(folder, 2, 300_000)
     config = {"interval_ms": 0, "chunk_bytes": 8192, "send_timeout_ms": 300}
     with Firmware(tmp_path / "fw", config, frames_dir=folder) as firmware:
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck = stalled_stream(firmware)
         try:
-            stuck.connect(("127.0.0.1", firmware.port))
-            stuck.sendall(b"1235\n0\n")
-            firmware.wait_for("streams without end")
             assert "took no frame for 300 ms" in firmware.wait_for("dropped")
             assert len(fetch_raw(firmware.port, [b"1235\n", b"2\n"])) == 2
         finally:

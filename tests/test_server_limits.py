@@ -181,12 +181,17 @@ class LostProtocol(TCPCamServerProtocol):
         TCPCamServerProtocol.connectionLost(self, reason)
 
 
-@pytest_twisted.inlineCallbacks
-def test_a_finished_client_that_stops_reading_is_aborted_after_the_close_timeout():
-    frame = bytes(range(256)) * 4096
-    factory = quickFactory(ScriptedSource(fallback=frame), closeTimeout=0.2)
+def bigFrameFactory(**settings):
+    """A factory sending 1 MiB frames whose connections record why they were lost."""
+    factory = quickFactory(ScriptedSource(fallback=bytes(range(256)) * 4096), **settings)
     factory.protocol = LostProtocol
     LostProtocol.lost = []
+    return factory
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_finished_client_that_stops_reading_is_aborted_after_the_close_timeout():
+    factory = bigFrameFactory(closeTimeout=0.2)
     port = yield listening(factory)
     try:
         client = yield connect(port, [(0.0, b"1235\n1\n")], reading=False, receiveBuffer=4096)
@@ -200,10 +205,7 @@ def test_a_finished_client_that_stops_reading_is_aborted_after_the_close_timeout
 
 @pytest_twisted.inlineCallbacks
 def test_a_streaming_client_that_stops_reading_is_dropped_after_the_send_timeout():
-    frame = bytes(range(256)) * 4096
-    factory = quickFactory(ScriptedSource(fallback=frame), sendTimeout=0.3)
-    factory.protocol = LostProtocol
-    LostProtocol.lost = []
+    factory = bigFrameFactory(sendTimeout=0.3)
     port = yield listening(factory)
     with LogCapture() as logged:
         try:
