@@ -95,16 +95,10 @@ class FrameServer:
             return
         await client.run()
 
-    def _someone_can_take(self):
-        for client in self.broadcast.handles():
-            if client.session.streaming and client.can_take():
-                return True
-        return False
-
     async def _produce(self):
         interval = self.config["interval_ms"]
         while True:
-            if not self._someone_can_take():
+            if not self.broadcast.wants_frame(_can_take):
                 self._ready.clear()
                 await self._ready.wait()
                 continue

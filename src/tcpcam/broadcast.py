@@ -24,7 +24,6 @@ class Broadcast:
             raise LocalProtocolError("max_clients must be at least 1, not %r" % (max_clients,))
         self.max_clients = max_clients
         self._members = []
-        self.frames_published = 0
 
     def __len__(self):
         return len(self._members)
@@ -39,6 +38,17 @@ class Broadcast:
         """True while at least one session is streaming: run the source."""
         for _, session in self._members:
             if session.streaming:
+                return True
+        return False
+
+    def wants_frame(self, can_take):
+        """True when some streaming session's connection can take a frame now.
+
+        ``can_take`` is the same function :meth:`publish` takes. Ask the source
+        for a frame only then, so nothing is captured for nobody.
+        """
+        for handle, session in self._members:
+            if session.streaming and can_take(handle):
                 return True
         return False
 
@@ -84,5 +94,4 @@ class Broadcast:
                     finished.append(handle)
         for handle in finished:
             self.remove(handle)
-        self.frames_published += 1
         return finished

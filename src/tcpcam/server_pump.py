@@ -61,7 +61,7 @@ class FramePump:
         """
         if self._stopped or self._call is not None or self._pending is not None:
             return
-        if not (ready or self._wanted()):
+        if not (ready or self.broadcast.wants_frame(_canTake)):
             return
         delay = 0.0
         if self._notBefore:
@@ -77,15 +77,10 @@ class FramePump:
         if self._pending is not None:
             self._pending.cancel()
 
-    def _wanted(self):
-        for handle in self.broadcast.handles():
-            if handle.session.streaming and handle.canTakeFrame():
-                return True
-        return False
 
     def _request(self):
         self._call = None
-        if self._stopped or not self._wanted():
+        if self._stopped or not self.broadcast.wants_frame(_canTake):
             return
         self._notBefore = self.clock.seconds() + self.interval if self.interval else 0.0
         try:

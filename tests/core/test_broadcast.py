@@ -106,3 +106,18 @@ def test_adding_a_handle_twice_is_misuse():
     broadcast.add("a", Session("1"))
     with raises(LocalProtocolError):
         broadcast.add("a", Session("1"))
+
+
+def test_a_frame_is_wanted_only_when_a_streaming_connection_can_take_it():
+    broadcast, wire = Broadcast(), Wire()
+    assert not broadcast.wants_frame(wire.can_take)
+    waiting = Session("1235")
+    broadcast.add("waiting", waiting)
+    assert not broadcast.wants_frame(wire.can_take)
+    broadcast.add("busy", streaming(0))
+    wire.busy.add("busy")
+    assert broadcast.active and not broadcast.wants_frame(wire.can_take)
+    waiting.receive_data(b"1235\n0\n")
+    assert broadcast.wants_frame(wire.can_take)
+    wire.busy.add("waiting")
+    assert not broadcast.wants_frame(wire.can_take)
