@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from tcpcam.framing import encode_frame
+from tcpcam.core.framing import encode_frame
 
 #: Frame sizes measured by default, in bytes.
 SIZES = (50_000, 250_000)

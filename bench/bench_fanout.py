@@ -96,7 +96,7 @@ def serveTcpcam(reactor, payload):
     from zope.interface import implementer
 
     from tcpcam.server import TCPCamServerFactory
-    from tcpcam.sources import IFrameSource
+    from tcpcam.server.sources import IFrameSource
 
     @implementer(IFrameSource)
     class ConstantSource:

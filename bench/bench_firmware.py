@@ -42,7 +42,7 @@ import sys
 from twisted.internet import reactor
 from twisted.internet.endpoints import serverFromString
 from tcpcam.server import TCPCamServerFactory
-from tcpcam.sources import sourceFromSpec
+from tcpcam.server.sources import sourceFromSpec
 factory = TCPCamServerFactory(sourceFromSpec("dir:" + sys.argv[1]), pin="1235", interval=0.0)
 listening = serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
 listening.addCallback(lambda port: print(port.getHost().port, flush=True))

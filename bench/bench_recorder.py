@@ -44,7 +44,7 @@ def runCameras(count, fps, size, portsFile, countsFile):
     from zope.interface import implementer
 
     from tcpcam.server import TCPCamServerFactory
-    from tcpcam.sources.base import IFrameSource
+    from tcpcam.server.sources.base import IFrameSource
 
     body = os.urandom(size - 18)
     counts = [0] * count

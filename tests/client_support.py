@@ -13,7 +13,7 @@ import pytest
 from twisted.internet import defer, protocol, task
 from twisted.internet.endpoints import serverFromString
 
-from tcpcam.framing import encode_frame
+from tcpcam.core.framing import encode_frame
 
 #: Seconds any single wait in these tests may take before it fails.
 WAIT = 10

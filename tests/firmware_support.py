@@ -13,20 +13,22 @@ from pathlib import Path
 
 import pytest
 
-import tcpcam
-from tcpcam import firmware_bundle, firmware_simulate
-from tcpcam.framing import FrameDecoder
+from tcpcam.board import bundle as firmware_bundle
+from tcpcam.board import simulate as firmware_simulate
+from tcpcam.core.framing import FrameDecoder
 
 #: The source checkout these tests belong to.
 REPO = Path(__file__).resolve().parents[1]
 #: The firmware application's modules, as the bundle must hold them.
-APP_MODULES = ("__init__", "app", "client", "config", "keepalive", "log", "server", "sources", "wifi")
+APP_MODULES = ("__init__", "app", "client", "clock", "config", "keepalive", "log", "server", "sources", "wifi")
+#: The core's modules, as the bundle must hold them.
+CORE_MODULES = tuple(sorted(path.stem for path in (REPO / "src/tcpcam/core").glob("*.py")))
 #: Seconds any single wait in these helpers may take.
 WAIT = 10.0
 #: Settings every test firmware starts with (small and fast).
 BASE_CONFIG = {"bind": "127.0.0.1", "interval_ms": 20, "handshake_timeout_ms": 3000}
 #: The sample JPEG that the stand-in camera serves without a folder.
-TEST_JPEG = (firmware_bundle.find_firmware_dir() / "test.jpg").read_bytes()
+TEST_JPEG = (firmware_bundle.firmware_files() / "test.jpg").read_bytes()
 
 
 def _have_micropython():
@@ -236,8 +238,8 @@ def run_micropython(script, cwd, env=None, timeout=WAIT):
 
 def expected_tree(suffix):
     """The bundle's file list, modules ending in ``suffix`` (``.py`` or ``.mpy``)."""
-    names = ["boot.py", "main.py", "test.jpg"]
-    names += ["lib/tcpcam/%s%s" % (name, suffix) for name in tcpcam.CORE_MODULES]
+    names = ["boot.py", "main.py", "test.jpg", "lib/tcpcam/__init__%s" % suffix]
+    names += ["lib/tcpcam/core/%s%s" % (name, suffix) for name in CORE_MODULES]
     names += ["lib/tcpcam_fw/%s%s" % (name, suffix) for name in APP_MODULES]
     return sorted(names)
 

@@ -9,10 +9,10 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 
-from tcpcam.framing import encode_frame, encode_header
+from tcpcam.common.atomic import TEMP_SUFFIX
+from tcpcam.core.framing import encode_frame, encode_header
 from tcpcam.record.config import CameraConfig, RecorderConfig
 from tcpcam.record.service import RecorderService
-from tcpcam.record.storage import TEMP_SUFFIX
 
 
 def jpegFrame(number, size=3000):

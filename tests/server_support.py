@@ -8,10 +8,10 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from zope.interface import implementer
 
-from tcpcam.framing import FrameDecoder
+from tcpcam.core.framing import FrameDecoder
 from tcpcam.server import TCPCamServerFactory
-from tcpcam.sources import IFrameSource
-from tcpcam.sources.files import HelloSource
+from tcpcam.server.sources import IFrameSource
+from tcpcam.server.sources.files import HelloSource
 
 #: Bound on every wait in the server tests, in seconds.
 WAIT = 10.0
@@ -144,10 +144,12 @@ class LogCapture:
 
     def __init__(self):
         self.messages = []
+        self.failures = []
 
     def __call__(self, event):
         self.messages.append(formatEvent(event) or "")
         if event.get("log_failure") is not None:
+            self.failures.append(event["log_failure"])
             self.messages.append(str(event["log_failure"].getErrorMessage()))
 
     def __enter__(self):

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from twisted.application.internet import ClientService
 from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, clientFromString
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 
 from tcpcam.client import (
     ClosedBeforeFirstFrame,
@@ -33,8 +35,8 @@ from tcpcam.client import (
     TruncatedFrame,
     fetch,
 )
-from tcpcam.errors import LocalProtocolError, TCPCamError
-from tcpcam.framing import encode_header
+from tcpcam.core.errors import TCPCamError
+from tcpcam.core.framing import encode_header
 
 #: Payloads that catch dropped or altered bytes: empty, zero-ended, 1 KiB
 #: blocks ending in NUL (the original client's bug), and random data.
@@ -469,17 +471,11 @@ def test_client_service_reconnects_with_fresh_protocols(reactor, ports):
     assert got.frames[:2] == [b"frame", b"frame"]
 
 
-def test_bad_options_are_rejected_at_once():
-    with pytest.raises(LocalProtocolError):
-        TCPCamClientFactory("12\n35", 1, print)
-    with pytest.raises(LocalProtocolError):
-        TCPCamClientFactory("1235", 2**31, print)
-    with pytest.raises(LocalProtocolError):
-        TCPCamClientFactory("1235", 1, print, pauseSeconds=-1)
-    with pytest.raises(LocalProtocolError):
-        TCPCamClientFactory("1235", 1, print, frameTimeout=0)
-    with pytest.raises(LocalProtocolError):
-        TCPCamClientFactory("1235", 1, print, maxFrameBytes=-1)
+def test_bad_options_are_rejected_at_once_as_value_errors():
+    for arguments, options in ((("12\n35", 1), {}), (("1235", 2**31), {}), (("1235", 1), {"pauseSeconds": -1}),
+                               (("1235", 1), {"frameTimeout": 0}), (("1235", 1), {"maxFrameBytes": -1})):
+        with pytest.raises(ValueError):
+            TCPCamClientFactory(*arguments, print, **options)
 
 
 @pytest_twisted.inlineCallbacks
@@ -515,9 +511,10 @@ def test_any_split_of_the_stream_gives_the_same_frames(payloads, cuts):
     wire = frames_bytes(payloads)
     bounds = sorted({0, len(wire), *(cut for cut in cuts if cut < len(wire))})
     got = Recorder()
-    proto = TCPCamClientProtocol("1235", 0, got, clock=get_reactor())
+    proto = TCPCamClientProtocol("1235", 0, got, clock=Clock())
+    proto.makeConnection(StringTransport())
     for start, end in zip(bounds, bounds[1:], strict=False):
         proto.dataReceived(wire[start:end])
     assert got.frames == payloads
     assert proto.summary == FetchSummary(len(payloads), sum(map(len, payloads)))
-    assert not proto._decoder.in_frame
+    assert not proto.role.in_frame

@@ -6,11 +6,11 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcpcam.errors import FrameTooLarge, RemoteProtocolError
-from tcpcam.events import Accepted, Rejected
-from tcpcam.framing import FrameDecoder, encode_frame
-from tcpcam.request import MAX_TOKEN_BYTES
-from tcpcam.session import AWAITING_COMMAND, AWAITING_PIN, Session
+from tcpcam.core.errors import FrameTooLarge, RemoteProtocolError
+from tcpcam.core.events import Accepted, Rejected
+from tcpcam.core.framing import FrameDecoder, encode_frame
+from tcpcam.core.request import MAX_TOKEN_BYTES
+from tcpcam.core.session import AWAITING_COMMAND, AWAITING_PIN, Session
 
 payloads = st.lists(st.binary(max_size=300), max_size=12)
 
@@ -77,7 +77,8 @@ def test_valid_requests_in_any_chunking_are_accepted(frames, terminator, chunk):
 
 def test_importing_tcpcam_core_does_not_import_twisted():
     code = (
-        "import sys, tcpcam, tcpcam.framing, tcpcam.session, tcpcam.broadcast, tcpcam.request;"
+        "import sys, tcpcam, tcpcam.core.framing, tcpcam.core.session, tcpcam.core.server_role,"
+        " tcpcam.core.client_role, tcpcam.core.request, tcpcam.core.device_config;"
         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'twisted'))"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

@@ -8,11 +8,21 @@ import subprocess
 import sys
 
 import pytest
-from firmware_support import WAIT, Console, expected_tree, fetch_raw, free_port, needs_micropython, tree, write_jpegs
+from firmware_support import (
+    REPO,
+    WAIT,
+    Console,
+    expected_tree,
+    fetch_raw,
+    free_port,
+    needs_micropython,
+    tree,
+    write_jpegs,
+)
 
-import tcpcam
-from tcpcam import firmware_config, firmware_flash
-from tcpcam.commands import firmware
+from tcpcam.board import flash as firmware_flash
+from tcpcam.cli import firmware
+from tcpcam.core import device_config
 
 
 def tcpcam_firmware(*argv):
@@ -27,8 +37,7 @@ def test_config_writes_every_key(tmp_path, capsys):
                              "--framesize", "svga", "--flip", "yes", "--interval-ms", "250")
     assert status == 0
     written = json.loads(path.read_text())
-    schema = firmware_config.load_schema()
-    assert set(written) == {entry[0] for entry in schema.SCHEMA}
+    assert set(written) == {option.name for option in device_config.SCHEMA.options}
     chosen = (written["ssid"], written["framesize"], written["flip"], written["interval_ms"])
     assert chosen == ("home", "SVGA", True, 250)
     assert written["port"] == 3333 and written["pin"] == "1235"
@@ -44,13 +53,13 @@ def test_config_updates_an_existing_file(tmp_path):
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--port", "70000", "bad port 70000: expected a whole number from 1 to 65535"),
-    ("--quality", "nine", 'bad quality "nine"'),
+    ("--port", "70000", 'bad --port "70000": expected a whole number from 1 to 65535'),
+    ("--quality", "nine", 'bad --quality "nine"'),
     ("--source", "webcam", "expected one of camera, jpeg, hello"),
-    ("--pin", "", "bad pin"),
+    ("--pin", "", "bad --pin"),
     ("--password", "short", "8 to 63 characters"),
     ("--mirror", "maybe", "expected true or false"),
-    ("--bind", "my-board", "bad bind \"my-board\": expected an IPv4 address"),
+    ("--bind", "my-board", "bad --bind \"my-board\": expected an IPv4 address"),
     ("--bind", "10.0.0.256", "expected an IPv4 address"),
 ])
 def test_config_refuses_bad_values(tmp_path, capsys, option, value, message):
@@ -83,8 +92,8 @@ def test_bundle_is_the_device_tree(tmp_path):
     destination = tmp_path / "bundle"
     assert tcpcam_firmware("bundle", destination) == 0
     assert tree(destination) == expected_tree(".py")
-    core = tcpcam.firmware_bundle.core_dir()
-    assert (destination / "lib/tcpcam/session.py").read_bytes() == (core / "session.py").read_bytes()
+    core = REPO / "src/tcpcam/core"
+    assert (destination / "lib/tcpcam/core/session.py").read_bytes() == (core / "session.py").read_bytes()
     assert not any("camera" in name for name in tree(destination))
 
 
@@ -94,7 +103,7 @@ def test_bundle_mpy_with_config(tmp_path):
     destination = tmp_path / "bundle"
     assert tcpcam_firmware("bundle", destination, "--mpy", "--config", config) == 0
     assert tree(destination) == sorted(expected_tree(".mpy") + ["config.json"])
-    assert (destination / "lib/tcpcam/session.mpy").read_bytes()[:1] == b"M"
+    assert (destination / "lib/tcpcam/core/session.mpy").read_bytes()[:1] == b"M"
     assert json.loads((destination / "config.json").read_text())["source"] == "hello"
 
 
@@ -193,7 +202,7 @@ def test_simulate_serves_a_folder_and_stops_on_sigterm(tmp_path):
     frames = write_jpegs(tmp_path / "frames", 2, 2000)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tcpcam.commands.firmware", "simulate", "--port", str(port),
+        [sys.executable, "-m", "tcpcam.cli.firmware", "simulate", "--port", str(port),
          "--frames", str(tmp_path / "frames"), "--interval-ms", "10"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -3,7 +3,8 @@
 import pytest
 from firmware_support import needs_micropython, run_micropython
 
-from tcpcam import firmware_deploy, firmware_simulate
+from tcpcam.board import deploy as firmware_deploy
+from tcpcam.board import simulate as firmware_simulate
 
 pytestmark = needs_micropython
 
@@ -32,7 +33,7 @@ for name in ("absent.json", "broken.json", "list.json"):
     assert lines == [
         "config: no absent.json; using defaults", "port 3333 1235 camera",
         "config: broken.json is not valid JSON; using defaults", "port 3333 1235 camera",
-        "config: expected a JSON object of settings; using defaults", "port 3333 1235 camera",
+        "config: expected a table of settings, not [1, 2]; using defaults", "port 3333 1235 camera",
     ]
 
 
@@ -76,9 +77,10 @@ class WLAN:
 class network:
     STA_IF = 0
     WLAN = WLAN
+from tcpcam.core import device_config
 from tcpcam_fw import config, wifi
 wifi.CHECK_MS = 5
-c = config.defaults()
+c = device_config.defaults()
 c.update(ssid="home", password="secret123", wifi_timeout_ms=50, wifi_retry_ms=20, wifi_retry_max_ms=30)
 asyncio.run(wifi.keep_joined(c, network, rounds=8))
 """
@@ -97,8 +99,9 @@ def test_wifi_retries_with_backoff_and_rejoins(device):
 def test_no_network_module_skips_wifi(device):
     lines = run(device, """
 import asyncio
+from tcpcam.core import device_config
 from tcpcam_fw import config, wifi
-c = config.defaults()
+c = device_config.defaults()
 c["ssid"] = "home"
 asyncio.run(wifi.keep_joined(c))
 """)
@@ -108,9 +111,10 @@ asyncio.run(wifi.keep_joined(c))
 def test_camera_still_running_after_a_soft_reset_is_deinit_first(device):
     lines = run(device, """
 import camera
+from tcpcam.core import device_config
 from tcpcam_fw import config, sources
 camera.init(0, format=camera.JPEG, framesize=camera.FRAME_VGA, fb_location=camera.PSRAM)
-source = sources.CameraSource(config.defaults())
+source = sources.CameraSource(device_config.defaults())
 print(source.start(), len(source.capture()), camera.state["inits"], camera.state["settings"]["fb_location"])
 """)
     started, size, inits, location = lines[-1].split()
@@ -122,8 +126,9 @@ def test_without_a_camera_module_the_start_is_retried_later(device):
     lines = run(device, """
 import sys
 sys.path[:] = [path for path in sys.path if "simulator" not in path]
+from tcpcam.core import device_config
 from tcpcam_fw import config, sources
-c = config.defaults()
+c = device_config.defaults()
 c["camera_retry_ms"] = 60000
 source = sources.CameraSource(c)
 print([source.capture() for _ in range(3)])

@@ -50,17 +50,17 @@ def _in_venv(python, *argv, cwd):
     return _run([str(python), *argv], cwd=str(cwd), env=env)
 
 
-def test_the_wheel_puts_the_firmware_in_the_data_folder(venv, tmp_path):
-    found = _in_venv(venv, "-c", "from tcpcam import firmware_bundle; print(firmware_bundle.find_firmware_dir())",
-                     cwd=tmp_path).strip()
-    home = venv.parents[1]
-    assert Path(found) == home / "share" / "tcpcam" / "firmware"
+def test_the_wheel_carries_the_firmware_as_package_data(venv, tmp_path):
+    script = "from tcpcam.board import bundle; print(bundle.firmware_files())"
+    found = _in_venv(venv, "-c", script, cwd=tmp_path).strip()
+    assert Path(found).is_relative_to(venv.parents[1])
+    assert (Path(found) / "tcpcam_fw" / "server.py").is_file() and (Path(found) / "simulator" / "camera.py").is_file()
 
 
 def test_bundle_from_the_installed_wheel(venv, tmp_path):
-    _in_venv(venv, "-m", "tcpcam.commands.firmware", "bundle", "out", cwd=tmp_path)
+    _in_venv(venv, "-m", "tcpcam.cli.firmware", "bundle", "out", cwd=tmp_path)
     assert tree(tmp_path / "out") == expected_tree(".py")
-    for name in ("session.py", "broadcast.py"):
-        assert (tmp_path / "out/lib/tcpcam" / name).read_bytes() == (REPO / "src/tcpcam" / name).read_bytes()
+    for name in ("session.py", "server_role.py"):
+        assert (tmp_path / "out/lib/tcpcam/core" / name).read_bytes() == (REPO / "src/tcpcam/core" / name).read_bytes()
     shipped = sorted(path.name for path in (REPO / "firmware/tcpcam_fw").glob("*.py"))
     assert sorted(path.name for path in (tmp_path / "out/lib/tcpcam_fw").iterdir()) == shipped

@@ -20,12 +20,12 @@ from client_support import (  # noqa: F401 - the fixtures are used by name
 )
 from twisted.internet import task
 
-from tcpcam.client_output import OutputError, SplitSink, StreamSink, check_pattern
-from tcpcam.client_progress import ProgressLine, human_bytes, progress_text
-from tcpcam.commands import get
+from tcpcam.cli import get
+from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern
+from tcpcam.client.progress import ProgressLine, human_bytes, progress_text
 
 PAYLOADS = [b"\xff\xd8first\x00", (b"y" * 1023 + b"\x00") * 2, b"", b"last\x00\x00"]
-GET = ["-m", "tcpcam.commands.get"]
+GET = ["-m", "tcpcam.cli.get"]
 
 
 def parse(*argv):

@@ -14,10 +14,10 @@ from record_support import (
     waitFor,
 )
 
+from tcpcam.common.jpeg import jpegProblem
 from tcpcam.record.camera import CameraRecorder
 from tcpcam.record.config import CameraConfig
 from tcpcam.record.eventlog import readEvents
-from tcpcam.record.jpeg import jpegProblem
 
 
 def _assertWholeFrames(root, sent):

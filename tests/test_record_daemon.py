@@ -9,15 +9,15 @@ import time
 import pytest_twisted
 from record_support import filesUnder, makeConfig, startRecorder, tempFilesUnder, waitFor
 
+from tcpcam.common.jpeg import jpegProblem
 from tcpcam.record.config import CameraConfig
-from tcpcam.record.jpeg import jpegProblem
 
 #: Runs ``twistd`` with the arguments given after it.
 TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
 #: Runs ``tcpcam record`` through its command module (as the console script does).
 RECORD_COMMAND = (
     "import argparse, sys\n"
-    "from tcpcam.commands import record\n"
+    "from tcpcam.cli import record\n"
     "parser = argparse.ArgumentParser()\n"
     "record.add_arguments(parser)\n"
     "sys.exit(record.run(parser.parse_args(sys.argv[1:])))\n"

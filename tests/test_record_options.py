@@ -5,9 +5,9 @@ import argparse
 import pytest
 from twisted.python import usage
 
-from tcpcam.commands import record as record_command
-from tcpcam.record import config as recordconfig
-from tcpcam.tap.record import Options
+from tcpcam.cli import record as record_command
+from tcpcam.core.limits import MAX_FRAME_BYTES
+from tcpcam.tap.record import Options, checkedConfig
 
 
 def parse(*argv):
@@ -68,9 +68,9 @@ def test_config_file_with_overrides(tmp_path):
     path.write_text(CONFIG)
     config = parse("--config", str(path), "--keep-days", "7", "--camera", "extra=tcp:host=h:port=1")
     assert [(c.name, c.pin, c.frameTimeout, c.maxFrameBytes) for c in config.cameras] == [
-        ("door", "9999", 20, recordconfig.DEFAULT_MAX_FRAME_BYTES),
+        ("door", "9999", 20, MAX_FRAME_BYTES),
         ("garden", "1111", 5, 1_000_000),
-        ("extra", "1111", 20, recordconfig.DEFAULT_MAX_FRAME_BYTES),
+        ("extra", "1111", 20, MAX_FRAME_BYTES),
     ]
     assert config.keepDays == 7 and config.out == "/data/cams" and config.format == "mjpeg"
     assert config.maxBytes == 500 * 1024 ** 3
@@ -83,11 +83,11 @@ def test_config_file_with_overrides(tmp_path):
     (["--camera", "metrics=tcp:host=h:port=1"], "the live view uses /metrics"),
     (["--camera", "a=nosuchendpoint:1"], "bad endpoint for camera a"),
     (["--web", "nosuchendpoint:1"], "bad endpoint for --web"),
-    (["--format", "avi"], "bad format"),
-    (["--max-bytes", "lots"], "bad size"),
-    (["--keep-days", "-1"], "keep days"),
-    (["--frame-timeout", "0"], "frame timeout"),
-    (["--pin", ""], "PIN"),
+    (["--format", "avi"], 'bad --format "avi": expected one of jpg, mjpeg'),
+    (["--max-bytes", "lots"], 'bad --max-bytes "lots": expected a size in bytes'),
+    (["--keep-days", "-1"], "bad --keep-days"),
+    (["--frame-timeout", "0"], "bad --frame-timeout"),
+    (["--pin", ""], "bad --pin"),
     (["--backoff-initial", "5", "--backoff-max", "1"], "backoff"),
     (["--config", "/nonexistent/cams.toml"], "cannot read config file"),
 ])
@@ -112,17 +112,23 @@ def test_bad_config_files(tmp_path, text, message):
     assert message in str(raised.value)
 
 
-def test_tcpcam_record_takes_the_same_options():
+def test_tcpcam_record_takes_the_same_options_and_gives_the_same_config():
+    argv = ["--camera", "door=tcp:host=h:port=1", "-C", "yard=tcp:host=h:port=2",
+            "--pin", "77", "--no-web", "--max-bytes", "1G", "-f", "mjpeg"]
     parser = argparse.ArgumentParser()
     record_command.add_arguments(parser)
-    args = parser.parse_args([
-        "--camera", "door=tcp:host=h:port=1", "-C", "yard=tcp:host=h:port=2",
-        "--pin", "77", "--no-web", "--max-bytes", "1G", "-f", "mjpeg",
-    ])
-    options = Options()
-    options.parseOptions(record_command.toArgv(args))
-    config = options.config
+    args = parser.parse_args(argv)
+    config = checkedConfig({"pin": args.pin, "max_bytes": args.max_bytes, "format": args.format},
+                           args.camera, args.config, args.no_web)
+    assert config == parse(*argv)
     assert [c.name for c in config.cameras] == ["door", "yard"]
     assert config.cameras[1].pin == "77" and config.web is None
     assert config.maxBytes == 1_000_000_000 and config.format == "mjpeg"
+
+
+def test_tcpcam_record_refuses_with_one_line_and_status_2(capsys):
+    parser = argparse.ArgumentParser()
+    record_command.add_arguments(parser)
     assert record_command.run(parser.parse_args(["--camera", "oops"])) == 2
+    assert capsys.readouterr().err == (
+        "tcpcam record: bad --camera 'oops': expected NAME=ENDPOINT, such as door=tcp:host=192.168.1.50:port=3333\n")

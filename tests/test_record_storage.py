@@ -7,8 +7,8 @@ import time
 import pytest
 from record_support import filesUnder, jpegFrame
 
+from tcpcam.common.jpeg import jpegProblem
 from tcpcam.record.eventlog import EventLog, readEvents
-from tcpcam.record.jpeg import jpegProblem
 from tcpcam.record.retention import STALE_TEMP_SECONDS, prune
 from tcpcam.record.storage import JpegTreeStore, MjpegHourlyStore, makeStore
 

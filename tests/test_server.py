@@ -1,4 +1,4 @@
-"""The reference server over real loopback sockets: requests, frames, order."""
+"""The reference server over real loopback sockets: requests as every client sends them, frames, order."""
 
 import select
 import socket
@@ -8,7 +8,6 @@ import sys
 import pytest
 import pytest_twisted
 from server_support import (
-    PIN,
     WAIT,
     ScriptedSource,
     connect,
@@ -16,13 +15,11 @@ from server_support import (
     finished,
     listening,
     quickFactory,
-    sleep,
     waitFor,
 )
 
-from tcpcam.framing import encode_frame
-from tcpcam.server import TCPCamServerFactory, TCPCamServerProtocol
-from tcpcam.sources.files import HelloSource
+from tcpcam.core.framing import encode_frame
+from tcpcam.server import TCPCamServerProtocol
 
 HELLO = b"Hello World"
 
@@ -88,25 +85,6 @@ def test_bad_requests_are_closed_with_nothing_sent(segments):
     assert client.received == 0
 
 
-@pytest_twisted.inlineCallbacks
-def test_source_only_runs_while_someone_streams():
-    source = ScriptedSource()
-    port = yield listening(quickFactory(source))
-    try:
-        idle = yield connect(port)
-        yield sleep(0.1)
-        assert source.calls == 0
-        client = yield fetch(port, b"1235\n4\n")
-        calls = source.calls
-        yield sleep(0.1)
-        assert source.calls == calls == 4
-        idle.transport.loseConnection()
-        yield finished(idle)
-    finally:
-        yield port.stopListening()
-    assert client.frames == [b"frame"] * 4
-
-
 #: Linux's SO_TIMESTAMPNS (and SCM_TIMESTAMPNS), which the socket module does not name.
 SO_TIMESTAMPNS = 35
 
@@ -134,8 +112,7 @@ def test_one_frame_reaches_the_newest_connection_first():
             clients.append(client)
             client.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             client.sendall(b"1235\n1\n")
-            yield waitFor(lambda count=count: len(factory.broadcast) == count
-                          and all(h.session.streaming for h in factory.broadcast.handles()))
+            yield waitFor(lambda count=count: factory.role.streaming == count)
         yield waitFor(lambda: len(source.waiting) == 1)
         source.release(b"one")
         yield waitFor(lambda: all(select.select([client], [], [], 0)[0] for client in clients))
@@ -148,85 +125,46 @@ def test_one_frame_reaches_the_newest_connection_first():
     assert newestFirst == [3, 2, 1, 0]
 
 
-class BoundedProtocol(TCPCamServerProtocol):
-    """Records the most bytes ever queued in the server for each connection.
-
-    The first connection gets a small kernel send buffer, so that a client
-    that never reads fills it after a few frames.
-    """
-
-    mostQueued = {}
-
-    def connectionMade(self):
-        import socket
-
-        if not self.mostQueued:
-            self.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
-            self.mostQueued[self] = 0
-        TCPCamServerProtocol.connectionMade(self)
-
-    def sendFrame(self, header, payload):
-        TCPCamServerProtocol.sendFrame(self, header, payload)
-        transport = self.transport
-        queued = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        self.mostQueued[self] = max(self.mostQueued.get(self, 0), queued)
-
-
 @pytest_twisted.inlineCallbacks
 def test_a_client_that_never_reads_does_not_hold_up_the_others():
     frame = bytes(range(256)) * 1024
     factory = quickFactory(ScriptedSource(fallback=frame))
-    factory.protocol = BoundedProtocol
-    BoundedProtocol.mostQueued = {}
     port = yield listening(factory)
     try:
         stuck = yield connect(port, [(0.0, b"1235\n0\n")], reading=False, receiveBuffer=16384)
-        yield waitFor(lambda: factory.pump.framesPublished >= 1)
+        yield waitFor(lambda: factory.role.counters["frames_captured"] >= 1)
         reader = yield connect(port, [(0.0, b"1235\n40\n")])
         yield finished(reader)
-        stuckSession = [h for h in factory.broadcast.handles() if h.session.frames_requested == 0][0].session
-        assert stuckSession.frames_skipped > 0
+        (stuckSession,) = [factory.role.session(conn) for conn in factory.role.connections()]
         stuck.transport.loseConnection()
         yield finished(stuck)
     finally:
         yield port.stopListening()
     assert len(reader.frames) == 40 and all(f == frame for f in reader.frames)
-    assert stuckSession.frames_sent < 40
-    assert BoundedProtocol.mostQueued and max(BoundedProtocol.mostQueued.values()) <= len(frame) + 4
+    assert stuckSession.frames_skipped > 0 and stuckSession.frames_sent < 40
 
 
 @pytest_twisted.inlineCallbacks
-def test_endless_stream_runs_until_the_client_leaves_and_then_the_source_stops():
-    source = ScriptedSource(fallback=HELLO)
-    factory = quickFactory(source, interval=0.005)
+def test_keepalive_is_set_on_each_connection():
+    factory = quickFactory(keepAlive=(7, 3, 4))
+    accepted = []
+    factory.protocol = type("Recording", (TCPCamServerProtocol,), {
+        "connectionMade": lambda self: (accepted.append(self), TCPCamServerProtocol.connectionMade(self))})
     port = yield listening(factory)
     try:
-        client = yield connect(port, [(0.0, b"1235\n0\n")])
-        idle = yield connect(port)
-        yield waitFor(lambda: len(client.frames) >= 5)
+        client = yield connect(port)
+        yield waitFor(lambda: accepted)
+        handle = accepted[0].transport.getHandle()
+        options = [handle.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)]
+        for name, expected in (("TCP_KEEPIDLE", 7), ("TCP_KEEPINTVL", 3), ("TCP_KEEPCNT", 4)):
+            if hasattr(socket, name):
+                options.append((handle.getsockopt(socket.IPPROTO_TCP, getattr(socket, name)), expected))
         client.transport.loseConnection()
         yield finished(client)
-        yield waitFor(lambda: len(factory.broadcast) == 1)
-        calls = source.calls
-        yield sleep(0.1)
-        assert source.calls == calls
-        assert not factory.pump.running
-        idle.transport.loseConnection()
-        yield finished(idle)
     finally:
         yield port.stopListening()
-    assert set(client.frames) == {HELLO}
-
-
-def test_bad_settings_raise():
-    with pytest.raises(Exception, match="PIN"):
-        TCPCamServerFactory(HelloSource(), pin="12\n35")
-    with pytest.raises(ValueError):
-        TCPCamServerFactory(HelloSource(), interval=-1)
-
-
-def test_pin_constant_matches_the_original():
-    assert PIN == "1235"
+    assert options[0] != 0
+    assert all(value == expected for value, expected in options[1:])
 
 
 @pytest_twisted.inlineCallbacks
@@ -235,8 +173,8 @@ def test_stopping_the_server_closes_its_connections():
     port = yield listening(factory)
     streaming = yield connect(port, [(0.0, b"1235\n0\n")])
     waiting = yield connect(port)
-    yield waitFor(lambda: len(streaming.frames) >= 2 and len(factory.broadcast) == 2)
+    yield waitFor(lambda: len(streaming.frames) >= 2 and factory.role.clients == 2)
     yield port.stopListening()
     yield finished(streaming)
     yield finished(waiting)
-    assert factory.pump.stopped and len(factory.broadcast) == 0
+    assert factory.role.pacer.stopped and factory.role.clients == 0

@@ -12,9 +12,10 @@ from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.python import usage
 
-from tcpcam.commands import serve
-from tcpcam.framing import FrameDecoder
-from tcpcam.server_options import buildFactory, fromNamespace
+from tcpcam.cli import serve
+from tcpcam.common.optionparsers import textsFromNamespace
+from tcpcam.core.framing import FrameDecoder
+from tcpcam.server.options import OPTIONS, buildFactory, checkedValues
 from tcpcam.tap import server as tap
 
 _SCRIPT = os.path.join(os.path.dirname(sys.executable), "twistd")
@@ -29,45 +30,41 @@ def parse(*argv):
     return parser.parse_args(list(argv))
 
 
-def test_defaults_are_the_originals():
-    options = fromNamespace(parse())
-    assert options["listen"] == "tcp:3333"
-    assert options["pin"] == "1235"
-    assert options["source"] == "pattern"
-    assert options["keepalive"] == (5, 5, 3)
-    assert options["max-clients"] == 16
+def values(*argv):
+    return checkedValues(textsFromNamespace(parse(*argv), OPTIONS))
 
 
-def test_options_reach_the_factory():
-    args = parse("--pin", "4321", "--source", "hello", "--interval-ms", "250", "--max-clients", "3",
-                 "--handshake-timeout", "2.5", "--keepalive", "7,2,9", "--pin-failures", "4",
-                 "--pin-window", "30", "--pin-block", "90")
-    factory = buildFactory(fromNamespace(args))
-    assert (factory.pin, factory.interval, factory.maxClients, factory.handshakeTimeout, factory.keepAlive) == (
-        "4321", 0.25, 3, 2.5, (7, 2, 9))
-    assert (factory.throttle.max_failures, factory.throttle.window, factory.throttle.block) == (4, 30, 90)
+def test_defaults_are_the_originals_and_the_core_limits():
+    defaults = values()
+    assert (defaults["listen"], defaults["pin"], defaults["source"]) == ("tcp:3333", "1235", "pattern")
+    assert defaults["keepalive"] == (5, 5, 3)
+    assert defaults["max_clients"] == 8
+
+
+def test_options_reach_the_core():
+    factory = buildFactory(values("--pin", "4321", "--source", "hello", "--interval-ms", "250",
+                                  "--max-clients", "3", "--handshake-timeout", "2.5", "--keepalive", "7,2,9",
+                                  "--pin-failures", "4", "--pin-window", "30", "--pin-block", "90"))
+    role = factory.role
+    assert (factory.pin, role.pacer.interval_ms, role.max_clients, role.handshake_timeout_ms, factory.keepAlive) == (
+        "4321", 250, 3, 2500, (7, 2, 9))
+    assert (role.throttle.max_failures, role.throttle.window, role.throttle.block) == (4, 30000, 90000)
     assert factory.source.nextFrame() == b"Hello World"
 
 
 def test_keepalive_and_throttling_can_be_turned_off():
-    factory = buildFactory(fromNamespace(parse("--source", "hello", "--keepalive", "off", "--pin-failures", "0")))
-    assert factory.keepAlive is None and factory.throttle is None
-
-
-@pytest.mark.parametrize("argv", [
-    ("--interval-ms", "-1"), ("--max-clients", "0"), ("--keepalive", "5,5"), ("--handshake-timeout", "x"),
-])
-def test_bad_numbers_are_usage_errors(argv, capsys):
-    with pytest.raises(SystemExit) as exit:
-        parse(*argv)
-    assert exit.value.code == 2
-    assert "error: argument" in capsys.readouterr().err
+    factory = buildFactory(values("--source", "hello", "--keepalive", "off", "--pin-failures", "0"))
+    assert factory.keepAlive is None and factory.role.throttle is None
 
 
 @pytest.mark.parametrize("argv, message", [
+    (("--interval-ms", "-1"), 'bad --interval-ms "-1": expected a number from 0 to 3600000'),
+    (("--max-clients", "0"), "bad --max-clients"),
+    (("--keepalive", "5,5"), "IDLE,INTERVAL,COUNT"),
+    (("--handshake-timeout", "x"), 'bad --handshake-timeout "x"'),
     (("--source", "nonsense"), "unknown frame source 'nonsense'"),
     (("--source", "jpeg:/nonexistent/x.jpg"), "cannot read /nonexistent/x.jpg"),
-    (("--source", "hello", "--pin", "12\n3"), "PIN"),
+    (("--source", "hello", "--pin", "12\n3"), "bad --pin"),
     (("--source", "hello", "--listen", "nosuch:1"), "nosuch"),
 ])
 def test_bad_values_are_one_line_with_status_2(argv, message, capsys):
@@ -84,6 +81,8 @@ def test_tap_options_are_the_same_and_check_the_source():
     assert service.factory.keepAlive == (5, 5, 3)
     with pytest.raises(usage.UsageError, match="unknown frame source"):
         tap.Options().parseOptions(["--source", "nonsense"])
+    with pytest.raises(usage.UsageError, match='bad --max-clients "0"'):
+        tap.Options().parseOptions(["--max-clients", "0"])
 
 
 def test_the_plugin_is_found():

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 from twisted.internet.task import Clock
 
-from tcpcam.sources import FrameUnavailable, IFrameSource, SourceSpecError, sourceFromSpec
-from tcpcam.sources.pattern import FRAME_SIZES, parseSize
-from tcpcam.sources.replay import ReplaySource
+from tcpcam.server.sources import FrameUnavailable, IFrameSource, SourceSpecError, sourceFromSpec
+from tcpcam.server.sources.pattern import FRAME_SIZES, parseSize
+from tcpcam.server.sources.replay import ReplaySource
 
 
 def jpeg(tmp_path, name, colour=(255, 0, 0), size=(32, 24)):
@@ -180,7 +180,7 @@ def test_replay_skips_a_picture_deleted_meanwhile(tmp_path):
 
 
 PLUGIN = '''
-from tcpcam.sources.files import HelloSource
+from tcpcam.server.sources.files import HelloSource
 
 class Shout(HelloSource):
     def __init__(self, argument):
@@ -196,13 +196,13 @@ def broken(argument, reactor):
 
 @pytest.fixture
 def plugins(tmp_path, monkeypatch):
-    """A distribution on sys.path with entry points in the tcpcam.sources group."""
+    """A distribution on sys.path with entry points in the tcpcam.server.sources group."""
     (tmp_path / "shout_source.py").write_text(PLUGIN)
     info = tmp_path / "shout_source-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shout-source\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        "[tcpcam.sources]\nshout = shout_source:make\nbroken = shout_source:broken\n"
+        "[tcpcam.server.sources]\nshout = shout_source:make\nbroken = shout_source:broken\n"
         "missing = no_such_module:make\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
@@ -232,7 +232,7 @@ def test_replay_plays_hourly_mjpeg_files_in_order(tmp_path):
 
 
 def test_replay_skips_an_oversized_frame_in_an_hour_file(tmp_path, monkeypatch):
-    from tcpcam.sources import replay
+    from tcpcam.server.sources import replay
 
     monkeypatch.setattr(replay, "MAX_SOURCE_FRAME_BYTES", 1000)
     small = jpeg(tmp_path, "small.jpg", size=(8, 8))
@@ -247,7 +247,7 @@ def test_replay_skips_an_oversized_frame_in_an_hour_file(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 16])
 def test_hour_file_frames_split_across_reads(tmp_path, monkeypatch, chunk):
-    from tcpcam.sources import replay
+    from tcpcam.server.sources import replay
 
     monkeypatch.setattr(replay.HourFileReader, "chunkBytes", chunk)
     pictures = [jpeg(tmp_path, "p%d.jpg" % index, (index * 60, 0, 0)) for index in range(3)]

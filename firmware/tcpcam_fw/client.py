@@ -1,188 +1,125 @@
-"""One client connection: its request through a Session, then its frames.
+"""One client connection on the board: its bytes to the core, the core's frames to its socket.
 
-The connection's own task reads the request, then writes each frame it is
-handed as the header and memoryview slices of the one shared frame buffer,
-awaiting ``drain()`` after each slice, so no client ever holds a copy of a
-frame. While a frame is being written the client is *busy* and skips the
-frames published meanwhile: a slow client never holds up the others.
+The connection's task writes each frame it is handed as the header and
+memoryview slices of the one shared frame buffer, awaiting ``drain()``
+after each slice, so no client ever holds a copy of a frame. A second task
+reads: the request goes to the core, and an empty read means the peer left.
 """
 
 try:
     import asyncio
 except ImportError:  # MicroPython before 1.21 calls it uasyncio
     import uasyncio as asyncio
-import time
 
-from tcpcam.events import Accepted, Rejected
-from tcpcam.framing import encode_header
-from tcpcam.session import Session
-from tcpcam_fw.log import say
+#: Bytes asked of the socket per read.
+READ_BYTES = 256
 
 
-class Client:
-    """One connection, as a handle in the server's Broadcast."""
+class Connection:
+    """A connection, as the driver handle the core's ServerRole knows it by."""
 
-    def __init__(self, server, reader, writer):
+    def __init__(self, server, reader, writer, peer):
         self.server = server
         self.reader = reader
         self.writer = writer
-        self.session = Session(server.config["pin"])
-        self.peer = _describe(writer)
-        #: True while a frame is being written to this connection.
-        self.busy = False
-        #: True once the connection is going away.
+        self.peer = peer
+        #: True once the core closed the connection (or the peer left).
         self.closing = False
-        #: True once the N-th frame was handed over.
-        self.finished = False
-        self._frame = None
+        self._abort = False
+        self._head = None
+        self._payload = None
+        self._writing = False
         self._wake = asyncio.Event()
+        self._task = None
 
-    def can_take(self):
-        """Whether a frame handed over now would be written at once."""
-        return not self.busy and not self.closing
-
-    def give(self, frame):
-        """Hand over a frame to write (the Broadcast's ``send``)."""
-        self.busy = True
-        self._frame = frame
+    def give(self, head, payload):
+        """The core's Write: send ``head`` and ``payload`` next."""
+        self._head = head
+        self._payload = payload
         self._wake.set()
 
-    def finish(self):
-        """The Broadcast says this was the last frame: close once it is written."""
-        self.finished = True
+    def close(self, abort):
+        """The core's Close: at once (``abort``), or once what was handed over is written."""
+        self.closing = True
+        if abort:
+            self._abort = True
+            self._head = self._payload = None
+            if self._writing and self._task is not None:
+                self._task.cancel()
+        self._wake.set()
 
-    async def run(self):
+    async def serve(self):
         """Serve the connection from its request to its close."""
         server = self.server
+        self._task = asyncio.current_task()
+        reading = asyncio.create_task(self._read()) if not self.closing else None
         try:
-            if not server.broadcast.add(self, self.session):
-                say("client %s refused: server full (%d clients)" % (self.peer, server.broadcast.max_clients))
-                return
-            server.set_keepalive(self.writer)
-            if await self._request():
-                watcher = asyncio.create_task(self._watch())
-                try:
-                    await self._stream()
-                finally:
-                    watcher.cancel()
-        except (OSError, asyncio.CancelledError) as error:
-            if self.session.streaming:
-                say("client %s dropped after %d frames (%s)" % (self.peer, self.session.frames_sent, _why(error)))
+            await self._write()
+        except (OSError, asyncio.CancelledError):
+            pass
         finally:
-            await self._close()
-
-    async def _request(self):
-        session = self.session
-        config = self.server.config
-        deadline = time.ticks_add(time.ticks_ms(), config["handshake_timeout_ms"])
-        while session.awaiting_request:
-            remaining = time.ticks_diff(deadline, time.ticks_ms())
-            if remaining <= 0:
-                return self._handle(session.handshake_timed_out())
-            idle = session.wants_idle_timer and config["idle_ms"] < remaining
+            if reading is not None:
+                reading.cancel()
+            self._head = self._payload = None
             try:
-                data = await asyncio.wait_for_ms(self.reader.read(256), config["idle_ms"] if idle else remaining)
-            except asyncio.TimeoutError:
-                if idle and self._handle(session.peer_idle()):
-                    return True
-                continue
-            if not data:
-                session.connection_lost()
-                return False
-            if self._handle(session.receive_data(data)):
-                return True
-        return False
+                self.writer.close()
+                await self.writer.wait_closed()
+            except (OSError, asyncio.CancelledError):
+                pass
+            server.run(server.role.disconnected(self, server.now()))
 
-    def _handle(self, events):
-        for event in events:
-            if isinstance(event, Accepted):
-                what = "without end" if event.endless else "%d frames" % event.frames
-                say("client %s streams %s" % (self.peer, what))
-                self.server.client_ready()
-                return True
-            if isinstance(event, Rejected):
-                say("client %s rejected: %s" % (self.peer, event.reason))
-                self.server.pin_result(self, event.error)
-        return False
-
-    async def _stream(self):
-        timeout = self.server.config["send_timeout_ms"]
-        while not self.closing:
-            await self._wake.wait()
-            self._wake.clear()
-            frame = self._frame
-            if frame is None:
-                continue
-            self._frame = None
-            try:
-                await asyncio.wait_for_ms(self._write_frame(frame), timeout)
-            except asyncio.TimeoutError:
-                # A peer that is alive (keep-alive cannot tell) but has stopped
-                # reading would hold its place among max_clients for ever.
-                say("client %s dropped: it took no frame for %d ms after %d frames"
-                    % (self.peer, timeout, self.session.frames_sent))
-                return
-            frame = None
-            self.busy = False
-            if self.finished:
-                say("client %s got its %d frames" % (self.peer, self.session.frames_sent))
-                return
-            self.server.client_ready()
-
-    async def _write_frame(self, frame):
+    async def _write(self):
+        server = self.server
+        chunk = server.config["chunk_bytes"]
         writer = self.writer
-        chunk = self.server.config["chunk_bytes"]
-        writer.write(encode_header(len(frame)))
-        view = memoryview(frame)
-        for start in range(0, len(view), chunk):
-            writer.write(view[start:start + chunk])
-            await writer.drain()
-        if not len(view):
-            await writer.drain()
+        while True:
+            if self._head is not None:
+                head, payload = self._head, self._payload
+                self._head = self._payload = None
+                self._writing = True
+                writer.write(head)
+                if payload is not None and len(payload):
+                    view = memoryview(payload)
+                    for start in range(0, len(view), chunk):
+                        writer.write(view[start:start + chunk])
+                        await writer.drain()
+                    view = None
+                else:
+                    await writer.drain()
+                payload = None
+                self._writing = False
+                server.run(server.role.written(self, server.now()))
+                continue
+            if self.closing:
+                return
+            self._wake.clear()
+            await self._wake.wait()
 
-    async def _watch(self):
-        # Bytes after the request are ignored; an empty read means the peer left.
+    async def _read(self):
+        server = self.server
         try:
             while True:
-                data = await self.reader.read(64)
+                data = await self.reader.read(READ_BYTES)
                 if not data:
                     break
+                server.run(server.role.receive(self, data, server.now()))
         except OSError:
             pass
-        if not self.finished:
-            say("client %s left after %d frames" % (self.peer, self.session.frames_sent))
-        self.closing = True
-        self._wake.set()
-
-    async def _close(self):
-        self.closing = True
-        self._frame = None
-        self.server.broadcast.remove(self)
-        self.session.connection_lost()
-        try:
-            self.writer.close()
-            await self.writer.wait_closed()
-        except OSError:
-            pass
-        self.server.client_ready()
+        self.close(True)
 
 
-def _describe(writer):
+def describe(writer):
+    """``(peer, host)`` of a connection: ``"192.168.1.9:5120"`` and ``"192.168.1.9"``."""
     try:
         peer = writer.get_extra_info("peername")
     except (KeyError, AttributeError):
-        return "?"
+        return "?", "?"
     if isinstance(peer, tuple):
-        return "%s:%s" % (peer[0], peer[1])
+        return "%s:%s" % (peer[0], peer[1]), str(peer[0])
     try:
         import socket
         family, host, port = socket.sockaddr(peer)[:3]
-        return "%s:%s" % (socket.inet_ntop(family, host), port)
+        host = socket.inet_ntop(family, host)
+        return "%s:%s" % (host, port), host
     except (AttributeError, ImportError, OSError, TypeError, ValueError):
-        return "?"
-
-
-def _why(error):
-    if isinstance(error, asyncio.CancelledError):
-        return "cancelled"
-    return str(error) or type(error).__name__
+        return "?", "?"

@@ -1,9 +1,11 @@
-"""The asyncio server: accepts clients and fans each new frame out to them.
+"""The asyncio server: a thin driver of the core's ServerRole on the board.
 
-One task takes frames from the source, only while some streaming client can
-take one, and publishes each through the core's Broadcast (newest connection
-first). ``gc.collect()`` runs after every frame so the heap does not fragment
-with frames of different sizes.
+Every rule (admission, the request, pacing, fan-out, deadlines) is
+``tcpcam.core.server_role``'s. This module owns the listening socket, the
+frame source and one timer task: it tells the role what happens and
+carries out the actions it returns. Captures run in the timer task, one at
+a time; ``gc.collect()`` runs after every frame so the heap does not
+fragment with frames of different sizes.
 """
 
 try:
@@ -11,56 +13,65 @@ try:
 except ImportError:  # MicroPython before 1.21 calls it uasyncio
     import uasyncio as asyncio
 import gc
-import time
 
-from tcpcam.broadcast import Broadcast
-from tcpcam.errors import WrongPin
-from tcpcam_fw.client import Client
+from tcpcam_fw.client import Connection, describe
+from tcpcam_fw.clock import MAX_GAP_MS, Clock
 from tcpcam_fw.keepalive import set_keepalive
 from tcpcam_fw.log import say
 
-try:
-    from tcpcam.throttle import PinThrottle
-except ImportError:
-    PinThrottle = None
-
-#: Connections waiting to be accepted, as the original.
-BACKLOG = 3
+from tcpcam.core.actions import Capture, Close, Log, Write
+from tcpcam.core.limits import BOARD_BACKLOG
+from tcpcam.core.server_role import ServerRole
 
 
 class FrameServer:
-    """Serve frames from ``source`` to clients, with the limits in ``config``."""
+    """Serve frames from ``source`` to clients, with the settings in ``config``."""
 
     def __init__(self, config, source):
         self.config = config
         self.source = source
-        self.broadcast = Broadcast(config["max_clients"])
-        self.throttle = PinThrottle() if PinThrottle is not None else None
+        self.clock = Clock()
+        self.role = ServerRole(
+            config["pin"], max_clients=config["max_clients"], interval_ms=config["interval_ms"],
+            handshake_timeout_ms=config["handshake_timeout_ms"], idle_ms=config["idle_ms"],
+            send_timeout_ms=config["send_timeout_ms"], close_timeout_ms=config["close_timeout_ms"],
+            source_timeout_ms=None, pin_failures=config["pin_failures"])
         self.frames = 0
-        self.failed_captures = 0
-        self._ready = asyncio.Event()
+        self._ticket = 0
+        self._wake = asyncio.Event()
         self._keepalive_said = False
-        self._clock_ms = 0
         self._stats_frames = 0
-        self._clock_last = time.ticks_ms()
+
+    def now(self):
+        """The core's clock: milliseconds since start."""
+        return self.clock.now()
 
     async def serve(self):
-        """Listen and produce frames until the program stops."""
+        """Listen and run the timer until the program stops."""
         config = self.config
         try:
-            server = await asyncio.start_server(self._accept, config["bind"], config["port"], BACKLOG)
+            server = await asyncio.start_server(self._accept, config["bind"], config["port"], BOARD_BACKLOG)
         except OSError as error:
             say("server: cannot listen on %s:%d: %s" % (config["bind"], config["port"], error))
             raise
         say("server: listening on %s:%d, source %s" % (config["bind"], config["port"], config["source"]))
         try:
-            await self._produce()
+            await self._timer()
         finally:
             server.close()
 
-    def client_ready(self):
-        """A client may take a frame now (or left): wake the frame task."""
-        self._ready.set()
+    def run(self, actions):
+        """Carry out the role's actions, in order, and wake the timer to look at its deadline again."""
+        for action in actions:
+            if isinstance(action, Write):
+                action.conn.give(action.head, action.payload)
+            elif isinstance(action, Close):
+                action.conn.close(action.abort)
+            elif isinstance(action, Capture):
+                self._ticket = action.ticket
+            elif isinstance(action, Log):
+                say(action.text)
+        self._wake.set()
 
     def set_keepalive(self, writer):
         """Keep-alive on a new connection; a port without it is said once."""
@@ -71,56 +82,45 @@ class FrameServer:
             self._keepalive_said = True
             say("server: " + problem)
 
-    def pin_result(self, client, error):
-        """Count a wrong PIN against the client's address."""
-        if self.throttle is not None and isinstance(error, WrongPin):
-            self.throttle.failed(_host(client.peer), self.now())
-
-    def now(self):
-        """Seconds since start, for the PIN throttle; never goes back when ticks_ms wraps."""
-        ticks = time.ticks_ms()
-        self._clock_ms += max(0, time.ticks_diff(ticks, self._clock_last))
-        self._clock_last = ticks
-        return self._clock_ms / 1000
-
     async def _accept(self, reader, writer):
-        client = Client(self, reader, writer)
-        if self.throttle is not None and not self.throttle.allowed(_host(client.peer), self.now()):
-            say("client %s refused: too many wrong PINs" % client.peer)
-            try:
-                writer.close()
-                await writer.wait_closed()
-            except OSError:
-                pass
-            return
-        await client.run()
+        peer, host = describe(writer)
+        connection = Connection(self, reader, writer, peer)
+        self.run(self.role.connect(connection, host, self.now(), peer))
+        if not connection.closing:
+            self.set_keepalive(writer)
+        await connection.serve()
 
-    async def _produce(self):
-        interval = self.config["interval_ms"]
+    async def _timer(self):
+        role = self.role
         while True:
-            if not self.broadcast.wants_frame(_can_take):
-                self._ready.clear()
-                await self._ready.wait()
+            self.run(role.tick(self.now()))
+            if self._ticket:
+                ticket, self._ticket = self._ticket, 0
+                self._capture(ticket)
                 continue
-            started = time.ticks_ms()
-            frame = self.source.capture()
-            if frame is False:
-                self.failed_captures += 1
-                say("server: capture failed (%d so far); frame skipped" % self.failed_captures)
-            else:
-                self._publish(frame)
-            frame = None
-            allocated = gc.mem_alloc() if self._stats_due() else -1
-            gc.collect()
-            if allocated >= 0:
-                self._say_stats(allocated)
-            wait = interval - time.ticks_diff(time.ticks_ms(), started)
-            await asyncio.sleep_ms(wait if wait > 0 else 0)
+            due = role.next_deadline()
+            wait = MAX_GAP_MS if due is None else min(MAX_GAP_MS, due - self.now())
+            if wait <= 0:
+                await asyncio.sleep_ms(0)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for_ms(self._wake.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
 
-    def _publish(self, frame):
-        for client in self.broadcast.publish(frame, _can_take, _give):
-            client.finish()
-        self.frames += 1
+    def _capture(self, ticket):
+        frame = self.source.capture()
+        if frame is False or frame is None:
+            self.run(self.role.capture_failed(ticket, self.source.problem or "capture failed", self.now()))
+        else:
+            self.run(self.role.captured(ticket, frame, self.now()))
+            self.frames += 1
+        frame = None
+        allocated = gc.mem_alloc() if self._stats_due() else -1
+        gc.collect()
+        if allocated >= 0:
+            self._say_stats(allocated)
 
     def _stats_due(self):
         every = self.config["stats_every"]
@@ -128,21 +128,5 @@ class FrameServer:
 
     def _say_stats(self, allocated):
         self._stats_frames = self.frames
-        streaming = 0
-        for client in self.broadcast.handles():
-            if client.session.streaming:
-                streaming += 1
         say("stats: frames=%d streaming=%d alloc_before_gc=%d alloc_after_gc=%d free=%d"
-            % (self.frames, streaming, allocated, gc.mem_alloc(), gc.mem_free()))
-
-
-def _can_take(client):
-    return client.can_take()
-
-
-def _give(client, frame):
-    client.give(frame)
-
-
-def _host(peer):
-    return peer.rsplit(":", 1)[0]
+            % (self.frames, self.role.streaming, allocated, gc.mem_alloc(), gc.mem_free()))

@@ -1,7 +1,9 @@
 """Frame sources: the camera, a JPEG file, or a fixed text (the original's build types).
 
-Each source has ``start()`` and ``capture()``; ``capture`` returns the frame
-as bytes, or ``False`` when there is none this time (logged by the caller).
+Each source has ``start()``, ``capture()`` and ``problem``: ``capture``
+returns the frame as bytes, or ``False`` when there is none this time, and
+then ``problem`` says why in a few words (the core logs the first failure
+in a row).
 """
 
 import time
@@ -11,6 +13,8 @@ from tcpcam_fw.log import say
 
 class HelloSource:
     """The same short text every time, as the original's test build."""
+
+    problem = None
 
     def __init__(self, config):
         self.frame = config["hello_text"].encode()
@@ -30,6 +34,7 @@ class JpegSource:
     def __init__(self, config):
         self.path = config["jpeg_path"]
         self.frame = False
+        self.problem = "no JPEG file read"
 
     def start(self):
         """Read the file; False (logged) when it cannot be read."""
@@ -37,7 +42,8 @@ class JpegSource:
             with open(self.path, "rb") as handle:
                 self.frame = handle.read()
         except (OSError, MemoryError) as error:
-            say("jpeg: cannot read %s (%s); no frames" % (self.path, str(error) or "out of memory"))
+            self.problem = "cannot read %s (%s)" % (self.path, str(error) or "out of memory")
+            say("jpeg: %s; no frames" % self.problem)
             self.frame = False
             return False
         say("jpeg: serving %s (%d bytes)" % (self.path, len(self.frame)))
@@ -66,6 +72,7 @@ class CameraSource:
         self.camera = None
         self.ready = False
         self.failed_captures = 0
+        self.problem = "the camera is not started"
         self._next_start = time.ticks_ms()
 
     def start(self):
@@ -99,6 +106,7 @@ class CameraSource:
         """A JPEG as bytes, or False (the camera failed or is not started yet)."""
         if not self.ready:
             if time.ticks_diff(self._next_start, time.ticks_ms()) > 0 or not self.start():
+                self.problem = "the camera is not started"
                 return False
         try:
             frame = self.camera.capture()
@@ -106,6 +114,7 @@ class CameraSource:
             frame = False
             say("camera: no memory for the frame")
         if frame is False or not frame:
+            self.problem = "the camera gave no frame"
             self.failed_captures += 1
             if self.failed_captures >= self.max_failed_captures:
                 say("camera: %d failed captures in a row; restarting the camera" % self.failed_captures)

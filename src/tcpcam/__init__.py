@@ -1,10 +1,20 @@
 """tcpcam: get pictures off an ESP32 camera board and onto a computer.
 
-Importing this package imports only the sans-IO core's names; it never
-imports Twisted, so the core modules run unchanged on MicroPython.
+The package is a house of rooms, one sub-package each:
+
+- :mod:`tcpcam.core`: the sans-IO protocol core, both roles; no I/O, clock or
+  globals. It is the only host code copied to the board, and runs unchanged
+  on CPython and MicroPython.
+- :mod:`tcpcam.client`: the Twisted client and its output sinks.
+- :mod:`tcpcam.server`: the Twisted reference server and its frame sources.
+- :mod:`tcpcam.record`: the recorder and its web interface.
+- :mod:`tcpcam.board`: host tools that configure, bundle, flash, deploy and
+  simulate the firmware (whose own files are :mod:`tcpcam.firmware`).
+- :mod:`tcpcam.cli`: the ``tcpcam`` command line.
+- :mod:`tcpcam.tap`: the ``twistd`` plugins' options and services.
+- :mod:`tcpcam.common`: small host-side pieces several rooms share.
+
+Importing this package imports nothing else, so it runs on MicroPython too.
 """
 
-__version__ = "0.1.0"
-
-#: The modules that make up the sans-IO core, copied as they are onto a device.
-CORE_MODULES = ("__init__", "errors", "framing", "events", "request", "session", "broadcast", "throttle")
+__version__ = "0.2.0"

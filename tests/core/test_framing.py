@@ -2,8 +2,9 @@
 
 from checks import raises, split_every
 
-from tcpcam.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
-from tcpcam.framing import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode_frame, encode_header
+from tcpcam.core.errors import FrameTooLarge, RemoteProtocolError
+from tcpcam.core.framing import FrameDecoder, encode_frame, encode_header
+from tcpcam.core.limits import MAX_FRAME_BYTES
 
 PAYLOADS = [b"Hello World", b"", b"\xff\xd8" + bytes(range(256)) * 3 + b"\x00\x00", b"\x00"]
 
@@ -20,9 +21,9 @@ def test_header_is_big_endian_unsigned():
 
 
 def test_header_refuses_lengths_it_cannot_hold():
-    with raises(LocalProtocolError):
+    with raises(ValueError):
         encode_header(-1)
-    with raises(LocalProtocolError, match="header holds"):
+    with raises(ValueError, match="header holds"):
         encode_header(0x100000000)
 
 
@@ -85,15 +86,15 @@ def test_larger_declared_length_fails_before_buffering():
 
 def test_absurd_length_with_default_limit():
     decoder = FrameDecoder()
-    assert decoder.max_frame_bytes == DEFAULT_MAX_FRAME_BYTES == 16 * 1024 * 1024
+    assert decoder.max_frame_bytes == MAX_FRAME_BYTES == 8 * 1024 * 1024
     with raises(FrameTooLarge, match="4294967295"):
         decoder.feed(b"\xff\xff\xff\xff")
 
 
 def test_limit_must_fit_the_header():
-    with raises(LocalProtocolError):
+    with raises(ValueError):
         FrameDecoder(max_frame_bytes=-1)
-    with raises(LocalProtocolError):
+    with raises(ValueError):
         FrameDecoder(max_frame_bytes=0x100000000)
 
 

@@ -2,7 +2,7 @@
 
 from checks import raises
 
-from tcpcam.errors import (
+from tcpcam.core.errors import (
     BadCommand,
     HandshakeTimeout,
     LocalProtocolError,
@@ -10,9 +10,10 @@ from tcpcam.errors import (
     TokenTooLong,
     WrongPin,
 )
-from tcpcam.events import Accepted, Finished, Rejected
-from tcpcam.request import COMMAND_MAX, COMMAND_MIN, MAX_TOKEN_BYTES, constant_time_equal, parse_command
-from tcpcam.session import (
+from tcpcam.core.events import Accepted, Finished, Rejected
+from tcpcam.core.limits import COMMAND_MAX, COMMAND_MIN, MAX_TOKEN_BYTES
+from tcpcam.core.request import constant_time_equal, parse_command
+from tcpcam.core.session import (
     AWAITING_COMMAND,
     AWAITING_PIN,
     DONE,
@@ -214,7 +215,7 @@ def test_frames_before_streaming_are_misuse():
 
 def test_pin_must_be_sendable():
     for pin in ("", "12\n34", "x" * (MAX_TOKEN_BYTES + 1)):
-        with raises(LocalProtocolError):
+        with raises(ValueError):
             Session(pin)
     assert accepted_frames(Session(b"secret").receive_data(b"secret\n1\n")) == 1
 

@@ -10,8 +10,8 @@ from twisted.logger import ILogObserver, Logger, LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from tcpcam.common.jpeg import jpegProblem
 from tcpcam.record.endpoints import WatchedEndpoint
-from tcpcam.record.jpeg import jpegProblem
 
 log = Logger(namespace="tcpcam.record")
 

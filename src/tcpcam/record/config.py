@@ -1,38 +1,64 @@
-"""The recorder's settings: defaults, the TOML config file, and their checks.
+"""The recorder's settings: one option table for the command line, ``twistd`` and the TOML file.
 
 Command-line values win over the config file, which wins over the defaults.
 Every problem is reported as one :class:`ConfigError` line.
 """
 
+from __future__ import annotations
+
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from tcpcam.core import limits
+from tcpcam.core.options import Option, OptionTable, show_value
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-#: The PIN of the original firmware.
-DEFAULT_PIN = "1235"
 #: Where recordings go.
 DEFAULT_OUT = "recordings"
 #: The live view's endpoint: loopback only unless told otherwise.
 DEFAULT_WEB = "tcp:8080:interface=127.0.0.1"
 #: Storage formats: one file per frame, or one concatenated-JPEG file per hour.
 FORMATS = ("jpg", "mjpeg")
-#: Seconds of silence after which a camera counts as gone and is reconnected.
-DEFAULT_FRAME_TIMEOUT = 10.0
-#: Largest frame accepted from a camera.
-DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024
-#: Reconnection backoff: first delay and cap, in seconds (jitter is added).
-DEFAULT_BACKOFF_INITIAL = 1.0
-DEFAULT_BACKOFF_MAX = 60.0
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)\s*$", re.IGNORECASE)
 #: Names reserved by the live view's URL space.
 RESERVED_NAMES = ("status.json", "metrics")
+#: Words that turn the live view off.
+OFF = ("", "off", "no", "none", "false")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+#: Settings of the whole recorder (and the defaults of every camera).
+OPTIONS = OptionTable((
+    Option("pin", limits.DEFAULT_PIN, "pin", 1, limits.MAX_TOKEN_BYTES, "PIN of the cameras", short="p"),
+    Option("out", DEFAULT_OUT, "text", 1, 4096, "folder to record into", short="o"),
+    Option("format", "jpg", "choice", choices=FORMATS,
+           meaning="jpg: one file per frame; mjpeg: one file per camera per hour", short="f"),
+    Option("keep_days", 0, "number", 0, None, "delete recordings older than this many days (0 keeps them)"),
+    Option("max_bytes", 0, "size", 1, None,
+           "delete the oldest recordings beyond this total, such as 500M or 20G (0: no quota)", zero=True),
+    Option("web", DEFAULT_WEB, "text", 0, 1000, "server endpoint of the live view, or off"),
+    Option("frame_timeout", limits.RECORDER_FRAME_TIMEOUT_S, "number", 0.001, 86400,
+           "seconds of silence before a camera is reconnected"),
+    Option("max_frame_bytes", limits.MAX_FRAME_BYTES, "size", 1, limits.MAX_DECLARABLE_BYTES,
+           "largest frame accepted"),
+    Option("backoff_initial", 1.0, "number", 0.001, 3600, "first delay before reconnecting, in seconds"),
+    Option("backoff_max", 60.0, "number", 0.001, 86400,
+           "longest delay between reconnection attempts, in seconds, before jitter"),
+))
+
+#: Keys of a ``[cameras.NAME]`` table; the ones also in :data:`OPTIONS` default to the recorder's value.
+CAMERA_OPTIONS = OptionTable((
+    Option("endpoint", "", "text", 1, 1000, "client endpoint of the camera, such as tcp:host=192.168.1.50:port=3333"),
+    OPTIONS["pin"],
+    OPTIONS["frame_timeout"],
+    OPTIONS["max_frame_bytes"],
+))
 
 
 class ConfigError(ValueError):
@@ -45,9 +71,9 @@ class CameraConfig:
 
     name: str
     endpoint: str
-    pin: str = DEFAULT_PIN
-    frameTimeout: float = DEFAULT_FRAME_TIMEOUT
-    maxFrameBytes: int = DEFAULT_MAX_FRAME_BYTES
+    pin: str = limits.DEFAULT_PIN
+    frameTimeout: float = limits.RECORDER_FRAME_TIMEOUT_S
+    maxFrameBytes: int = limits.MAX_FRAME_BYTES
     #: True for the built-in simulated camera (its endpoint is chosen at start).
     simulated: bool = False
 
@@ -56,109 +82,44 @@ class CameraConfig:
 class RecorderConfig:
     """Everything the recorder needs to run."""
 
-    cameras: list = field(default_factory=list)
+    cameras: list[CameraConfig] = field(default_factory=list)
     out: str = DEFAULT_OUT
     format: str = "jpg"
     keepDays: float = 0.0
     maxBytes: int = 0
     web: str | None = DEFAULT_WEB
-    backoffInitial: float = DEFAULT_BACKOFF_INITIAL
-    backoffMax: float = DEFAULT_BACKOFF_MAX
+    backoffInitial: float = 1.0
+    backoffMax: float = 60.0
 
     @property
-    def simulated(self):
+    def simulated(self) -> bool:
         """True when recording from the built-in simulated camera."""
         return any(camera.simulated for camera in self.cameras)
 
 
-def checkName(name):
+def checkName(name: object) -> str:
     """Return ``name`` if it can name a camera folder and URL, else raise ConfigError."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(
-            "bad camera name %r: use 1 to 64 letters, digits, '-' or '_'" % (name,)
-        )
+        raise ConfigError("bad camera name %r: use 1 to 64 letters, digits, '-' or '_'" % (name,))
     if name in RESERVED_NAMES:
-        raise ConfigError(
-            "bad camera name %r: the live view uses /%s itself; choose another name" % (name, name)
-        )
+        raise ConfigError("bad camera name %r: the live view uses /%s itself; choose another name" % (name, name))
     return name
 
 
-def parseCamera(spec, pin=DEFAULT_PIN):
-    """Parse ``NAME=ENDPOINT`` (the ``--camera`` option) into a CameraConfig."""
+def parseCamera(spec: str) -> tuple[str, str]:
+    """``NAME=ENDPOINT`` (the ``--camera`` option) -> ``(name, endpoint)``."""
     name, sep, endpoint = spec.partition("=")
-    if not sep or not endpoint:
-        raise ConfigError(
-            "bad --camera %r: expected NAME=ENDPOINT, such as door=tcp:host=192.168.1.50:port=3333"
-            % (spec,)
-        )
-    return CameraConfig(name=checkName(name.strip()), endpoint=endpoint.strip(), pin=pin)
+    if not sep or not endpoint.strip():
+        raise ConfigError("bad --camera %r: expected NAME=ENDPOINT, such as door=tcp:host=192.168.1.50:port=3333"
+                          % (spec,))
+    return checkName(name.strip()), endpoint.strip()
 
 
-def parseSize(value):
-    """Parse a byte count: ``1048576``, ``500M``, ``20G``, ``1.5GiB`` (K, M, G, T are
-    powers of 1000; Ki, Mi, Gi, Ti powers of 1024; a trailing B is allowed)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise ConfigError("bad size %r: expected a number with K, M, G or T" % (value,))
-        number, unit, suffix = match.groups()
-        base = 1024 if suffix[:1].lower() == "i" else 1000
-        size = int(float(number) * base ** ("KMGT".index(unit.upper()) + 1 if unit else 0))
-    if size < 0:
-        raise ConfigError("bad size %r: must not be negative" % (value,))
-    return size
+def loadConfigFile(path: str) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """Read a TOML config file: ``(checked settings, [(camera name, checked table)])``.
 
-
-def positiveNumber(value, what):
-    """Return ``value`` as a float > 0, or raise ConfigError naming ``what``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError("bad %s %r: expected a number" % (what, value)) from None
-    if not number > 0 or number != number or number == float("inf"):
-        raise ConfigError("bad %s %r: must be a number above 0" % (what, value))
-    return number
-
-
-def nonNegativeNumber(value, what):
-    """Return ``value`` as a float >= 0, or raise ConfigError naming ``what``."""
-    if value in (0, "0"):
-        return 0.0
-    return positiveNumber(value, what)
-
-
-#: Keys of a camera table in the config file, and how to read each.
-_CAMERA_KEYS = {
-    "endpoint": str,
-    "pin": str,
-    "frame_timeout": lambda v: positiveNumber(v, "frame_timeout"),
-    "max_frame_bytes": lambda v: max(1, parseSize(v)),
-}
-#: Top-level keys of the config file, mapped to RecorderConfig fields.
-_TOP_KEYS = {
-    "out": "out",
-    "format": "format",
-    "keep_days": "keepDays",
-    "max_bytes": "maxBytes",
-    "web": "web",
-    "pin": "pin",
-    "frame_timeout": "frameTimeout",
-    "max_frame_bytes": "maxFrameBytes",
-    "backoff_initial": "backoffInitial",
-    "backoff_max": "backoffMax",
-}
-
-
-def loadConfigFile(path):
-    """Read a TOML config file into a dict of settings and a list of cameras.
-
-    The dict uses the same keys as :func:`buildConfig`'s ``settings``; each
-    camera table may set ``endpoint`` (required), ``pin``,
-    ``frame_timeout`` and ``max_frame_bytes``; missing ones fall back to the
-    file's top-level values, then to the defaults.
+    The settings are keyed as :data:`OPTIONS`; each ``[cameras.NAME]`` table
+    needs ``endpoint`` and may set the other :data:`CAMERA_OPTIONS`.
     """
     try:
         with open(path, "rb") as handle:
@@ -167,99 +128,88 @@ def loadConfigFile(path):
         raise ConfigError("cannot read config file %s: %s" % (path, error.strerror)) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("config file %s is not valid TOML: %s" % (path, error)) from None
-    settings = {}
-    for key, value in data.items():
-        if key == "cameras":
-            continue
-        if key not in _TOP_KEYS:
-            raise ConfigError(
-                "config file %s: unknown setting %r (known: %s, cameras)"
-                % (path, key, ", ".join(sorted(_TOP_KEYS)))
-            )
-        settings[_TOP_KEYS[key]] = value
-    cameras = data.get("cameras", {})
+    cameras = data.pop("cameras", {})
+    settings = _checked(OPTIONS, data, "config file %s" % path)
     if not isinstance(cameras, dict):
         raise ConfigError("config file %s: 'cameras' must be a table of [cameras.NAME] tables" % path)
     tables = []
     for name, table in cameras.items():
+        where = "config file %s: [cameras.%s]" % (path, name)
         if not isinstance(table, dict):
-            raise ConfigError("config file %s: [cameras.%s] must be a table" % (path, name))
-        unknown = sorted(set(table) - set(_CAMERA_KEYS))
-        if unknown:
-            raise ConfigError(
-                "config file %s: [cameras.%s] has unknown setting %r (known: %s)"
-                % (path, name, unknown[0], ", ".join(sorted(_CAMERA_KEYS)))
-            )
+            raise ConfigError("%s must be a table" % where)
         if "endpoint" not in table:
-            raise ConfigError("config file %s: [cameras.%s] needs an endpoint" % (path, name))
-        tables.append((name, table))
+            raise ConfigError("%s needs an endpoint" % where)
+        tables.append((checkName(name), _checked(CAMERA_OPTIONS, table, where)))
     return settings, tables
 
 
-def buildConfig(settings, cameraSpecs=(), cameraTables=()):
+def _checked(table: OptionTable, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The settings of ``data`` checked by ``table``; a text (such as ``"500M"``) is parsed first."""
+    values = {}
+    for key, value in data.items():
+        if key not in table:
+            raise ConfigError("%s: unknown setting %r (known: %s)"
+                              % (where, key, ", ".join(option.name for option in table.options)))
+        option = table[key]
+        try:
+            values[key] = option.from_text(value) if isinstance(value, str) else option.check(value)
+        except ValueError as error:
+            raise ConfigError("%s: bad %s %s: expected %s" % (where, key, show_value(value), error)) from None
+    return values
+
+
+def configFromOptions(texts: dict[str, str], cameraSpecs: Sequence[str] = (), configFile: str | None = None,
+                      noWeb: bool = False) -> RecorderConfig:
+    """The recorder's config from the command line: option texts, ``--camera`` specs, the file, ``--no-web``."""
+    settings: dict[str, Any] = {}
+    tables: list[tuple[str, dict[str, Any]]] = []
+    if configFile:
+        settings, tables = loadConfigFile(configFile)
+    values, problems = OPTIONS.parse_texts(texts, dict(OPTIONS.defaults(), **settings))
+    if problems:
+        raise ConfigError(problems[0])
+    if noWeb:
+        values["web"] = None
+    return buildConfig(values, cameraSpecs, tables)
+
+
+def buildConfig(values: dict[str, Any], cameraSpecs: Sequence[str] = (),
+                cameraTables: Sequence[tuple[str, dict[str, Any]]] = ()) -> RecorderConfig:
     """Check everything and return a :class:`RecorderConfig`.
 
-    ``settings`` maps RecorderConfig field names (plus ``pin``,
-    ``frameTimeout`` and ``maxFrameBytes``, the per-camera defaults) to
-    values; ``cameraSpecs`` are ``NAME=ENDPOINT`` strings and
-    ``cameraTables`` ``(name, table)`` pairs from the config file. With no
-    camera at all, the built-in simulated camera is recorded.
+    ``values`` are checked :data:`OPTIONS` values; ``cameraSpecs`` are
+    ``NAME=ENDPOINT`` strings and ``cameraTables`` ``(name, table)`` pairs
+    from the config file. With no camera at all, the built-in simulated
+    camera is recorded.
     """
-    pin = str(settings.get("pin", DEFAULT_PIN))
-    frameTimeout = positiveNumber(settings.get("frameTimeout", DEFAULT_FRAME_TIMEOUT), "frame timeout")
-    maxFrameBytes = max(1, parseSize(settings.get("maxFrameBytes", DEFAULT_MAX_FRAME_BYTES)))
+    values = dict(OPTIONS.defaults(), **values)
     cameras = []
     for name, table in cameraTables:
-        cameras.append(CameraConfig(
-            name=checkName(name),
-            endpoint=str(table["endpoint"]),
-            pin=str(table.get("pin", pin)),
-            frameTimeout=_CAMERA_KEYS["frame_timeout"](table.get("frame_timeout", frameTimeout)),
-            maxFrameBytes=_CAMERA_KEYS["max_frame_bytes"](table.get("max_frame_bytes", maxFrameBytes)),
-        ))
+        cameras.append(_camera(name, table["endpoint"], dict(values, **table)))
     for spec in cameraSpecs:
-        camera = parseCamera(spec, pin)
-        camera.frameTimeout = frameTimeout
-        camera.maxFrameBytes = maxFrameBytes
-        cameras.append(camera)
+        name, endpoint = parseCamera(spec)
+        cameras.append(_camera(name, endpoint, values))
     seen = set()
     for camera in cameras:
         if camera.name in seen:
             raise ConfigError("camera name %r is used twice" % camera.name)
         seen.add(camera.name)
-        _checkPin(camera)
     if not cameras:
-        cameras.append(CameraConfig(
-            name="simulated", endpoint="(built-in simulated camera)", pin=pin,
-            frameTimeout=frameTimeout, maxFrameBytes=maxFrameBytes, simulated=True,
-        ))
-        _checkPin(cameras[0])
-    fmt = str(settings.get("format", "jpg")).lower()
-    if fmt not in FORMATS:
-        raise ConfigError("bad format %r: use %s" % (fmt, " or ".join(FORMATS)))
-    web = settings.get("web", DEFAULT_WEB)
-    if web is not None:
-        web = str(web)
-        if web.lower() in ("", "off", "no", "none", "false"):
-            web = None
+        simulated = _camera("simulated", "(built-in simulated camera)", values)
+        simulated.simulated = True
+        cameras.append(simulated)
+    web = values["web"]
+    if web is not None and web.strip().lower() in OFF:
+        web = None
     config = RecorderConfig(
-        cameras=cameras,
-        out=str(settings.get("out", DEFAULT_OUT)),
-        format=fmt,
-        keepDays=nonNegativeNumber(settings.get("keepDays", 0), "keep days"),
-        maxBytes=parseSize(settings.get("maxBytes", 0)),
-        web=web,
-        backoffInitial=positiveNumber(settings.get("backoffInitial", DEFAULT_BACKOFF_INITIAL), "backoff initial delay"),
-        backoffMax=positiveNumber(settings.get("backoffMax", DEFAULT_BACKOFF_MAX), "backoff maximum delay"),
-    )
+        cameras=cameras, out=values["out"], format=values["format"], keepDays=float(values["keep_days"]),
+        maxBytes=int(values["max_bytes"]), web=web, backoffInitial=float(values["backoff_initial"]),
+        backoffMax=float(values["backoff_max"]))
     if config.backoffMax < config.backoffInitial:
         raise ConfigError("the backoff maximum delay must not be below its initial delay")
     return config
 
 
-def _checkPin(camera):
-    pin = camera.pin.encode("utf-8")
-    if not pin or len(pin) > 128 or any(byte in b"\r\n\x00" for byte in pin):
-        raise ConfigError(
-            "bad PIN for camera %r: 1 to 128 bytes with no CR, LF or NUL" % camera.name
-        )
+def _camera(name: str, endpoint: str, values: dict[str, Any]) -> CameraConfig:
+    return CameraConfig(name=name, endpoint=endpoint, pin=values["pin"], frameTimeout=float(values["frame_timeout"]),
+                        maxFrameBytes=int(values["max_frame_bytes"]))

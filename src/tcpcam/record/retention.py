@@ -1,23 +1,26 @@
 """Retention: delete the oldest recordings by age and by disk quota."""
 
+from __future__ import annotations
+
 import os
-import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import task, threads
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from tcpcam.record.storage import TEMP_SUFFIX
+from tcpcam.common.atomic import isTemporary, removeQuietly
+from tcpcam.record.layout import isDayName
 
 log = Logger(namespace="tcpcam.record")
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 #: A temporary file older than this is a leftover of a crash, not a write in progress.
 STALE_TEMP_SECONDS = 3600.0
 
 
-def dayFolders(root):
+def dayFolders(root: str) -> dict[str, list[str]]:
     """Return ``{day: [folder, ...]}`` for every ``ROOT/CAMERA/YYYY-MM-DD/`` folder.
 
     Recordings are the files in those folders; events.jsonl and anything
@@ -28,12 +31,12 @@ def dayFolders(root):
         if not camera.is_dir(follow_symlinks=False):
             continue
         for day in _entries(camera.path):
-            if _DAY.match(day.name) and day.is_dir(follow_symlinks=False):
+            if isDayName(day.name) and day.is_dir(follow_symlinks=False):
                 days.setdefault(day.name, []).append(day.path)
     return days
 
 
-def recordings(folder):
+def recordings(folder: str) -> Iterator[tuple[float, int, str]]:
     """Yield ``(mtime, size, path)`` for every file in ``folder``."""
     for entry in _entries(folder):
         try:
@@ -45,11 +48,7 @@ def recordings(folder):
         yield info.st_mtime, info.st_size, entry.path
 
 
-def _isTemporary(path):
-    return os.path.basename(path).endswith(TEMP_SUFFIX)
-
-
-def prune(root, keepDays, maxBytes, now, keep=()):
+def prune(root: str, keepDays: float, maxBytes: int, now: float, keep: Iterable[str] = ()) -> tuple[int, int]:
     """Delete recordings older than ``keepDays`` and, oldest first, beyond ``maxBytes``.
 
     Zero turns either limit off. Paths in ``keep`` (files being written) are
@@ -65,17 +64,17 @@ def prune(root, keepDays, maxBytes, now, keep=()):
     if maxBytes:
         for folders in days.values():
             for folder in folders:
-                total += sum(size for _, size, path in recordings(folder) if not _isTemporary(path))
+                total += sum(size for _, size, path in recordings(folder) if not isTemporary(path))
     cutoff = now - keepDays * 86400.0 if keepDays else None
     deleted = freed = 0
     for day in sorted(days):
         files = []
         for folder in days[day]:
             for mtime, size, path in recordings(folder):
-                if not _isTemporary(path):
+                if not isTemporary(path):
                     files.append((mtime, size, path))
                 elif now - mtime > STALE_TEMP_SECONDS:
-                    _unlink(path)
+                    removeQuietly(path)
         files.sort()
         emptied = set()
         done = False
@@ -87,7 +86,7 @@ def prune(root, keepDays, maxBytes, now, keep=()):
                 break
             if path in keep:
                 continue
-            if _unlink(path):
+            if removeQuietly(path):
                 deleted += 1
                 freed += size
                 total -= size
@@ -111,7 +110,8 @@ class RetentionService(Service):
     #: Seconds between retention passes.
     interval = 60.0
 
-    def __init__(self, root, keepDays, maxBytes, openPaths, reactor):
+    def __init__(self, root: str, keepDays: float, maxBytes: int, openPaths: Callable[[], Iterable[str]],
+                 reactor: Any) -> None:
         self.root = root
         self.keepDays = keepDays
         self.maxBytes = maxBytes
@@ -174,17 +174,9 @@ class RetentionService(Service):
         return self._running
 
 
-def _entries(path):
+def _entries(path: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as entries:
             return list(entries)
     except OSError:
         return []
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        return False
-    return True

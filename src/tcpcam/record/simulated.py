@@ -36,7 +36,7 @@ class SimulatedCamera(Service):
     def startService(self):
         """Start listening."""
         from tcpcam.server import TCPCamServerFactory
-        from tcpcam.sources import sourceFromSpec
+        from tcpcam.server.sources import sourceFromSpec
 
         Service.startService(self)
         self._factory = TCPCamServerFactory(

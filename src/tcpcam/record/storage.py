@@ -5,21 +5,13 @@ before control returns to the reactor, so a shutdown can never cut one in
 half. Both raise OSError on disk errors, after cleaning up after themselves.
 """
 
+from __future__ import annotations
+
 import os
-import time
+from typing import Any
 
-#: Suffix of the temporary name a JPEG file has while being written.
-TEMP_SUFFIX = ".tmp"
-
-
-def _dayAndTime(when):
-    local = time.localtime(when)
-    return (
-        time.strftime("%Y-%m-%d", local),
-        time.strftime("%H-%M-%S", local),
-        int(when * 1000) % 1000,
-        local.tm_hour,
-    )
+from tcpcam.common.atomic import writeAtomically
+from tcpcam.record.layout import dayName, hourFileName, pictureName
 
 
 class JpegTreeStore:
@@ -32,42 +24,21 @@ class JpegTreeStore:
 
     format = "jpg"
 
-    def __init__(self, directory):
+    def __init__(self, directory: str) -> None:
         self.directory = directory
-        self._folder = None
 
     @property
-    def openPaths(self):
+    def openPaths(self) -> tuple[str, ...]:
         """Files this store holds open: none between frames."""
         return ()
 
-    def write(self, frame, when, seq):
+    def write(self, frame: bytes, when: float, seq: int) -> str:
         """Write ``frame`` taken at ``when`` (Unix seconds); return its path."""
-        day, hms, millis, _ = _dayAndTime(when)
-        folder = os.path.join(self.directory, day)
-        if folder != self._folder:
-            os.makedirs(folder, exist_ok=True)
-            self._folder = folder
-        name = "%s.%03d_%06d.jpg" % (hms, millis, seq)
-        final = os.path.join(folder, name)
-        temp = os.path.join(folder, "." + name + TEMP_SUFFIX)
-        try:
-            try:
-                handle = open(temp, "wb")
-            except FileNotFoundError:
-                # The folder went away (retention, or a person): make it again.
-                os.makedirs(folder, exist_ok=True)
-                handle = open(temp, "wb")
-            with handle:
-                handle.write(frame)
-            os.replace(temp, final)
-        except OSError:
-            self._folder = None
-            _removeQuietly(temp)
-            raise
+        final = os.path.join(self.directory, dayName(when), pictureName(when, seq))
+        writeAtomically(final, frame, fixedName=True, makeFolder=False)
         return final
 
-    def close(self):
+    def close(self) -> None:
         """Nothing is held open between frames."""
 
 
@@ -82,20 +53,19 @@ class MjpegHourlyStore:
 
     format = "mjpeg"
 
-    def __init__(self, directory):
+    def __init__(self, directory: str) -> None:
         self.directory = directory
-        self._path = None
-        self._handle = None
+        self._path: str | None = None
+        self._handle: Any = None
 
     @property
-    def openPaths(self):
+    def openPaths(self) -> tuple[str, ...]:
         """The file being appended to, if any."""
         return (self._path,) if self._handle is not None else ()
 
-    def write(self, frame, when, seq):
+    def write(self, frame: bytes, when: float, seq: int) -> str:
         """Append ``frame`` to the file of its hour; return that file's path."""
-        day, _, _, hour = _dayAndTime(when)
-        path = os.path.join(self.directory, day, "%02d.mjpeg" % hour)
+        path = os.path.join(self.directory, dayName(when), hourFileName(when))
         if path != self._path or self._handle is None:
             self.close()
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -114,28 +84,21 @@ class MjpegHourlyStore:
             raise
         return path
 
-    def close(self):
+    def close(self) -> None:
         """Close the current file (every frame is already in it)."""
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.close()
 
 
-def makeStore(fmt, directory):
+def makeStore(fmt: str, directory: str) -> JpegTreeStore | MjpegHourlyStore:
     """Return the store for format ``fmt`` (``jpg`` or ``mjpeg``) writing under ``directory``."""
     if fmt == "mjpeg":
         return MjpegHourlyStore(directory)
     return JpegTreeStore(directory)
 
 
-def _removeQuietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _truncateQuietly(path, size):
+def _truncateQuietly(path: str, size: int) -> None:
     try:
         os.truncate(path, size)
     except OSError:

@@ -1,12 +1,26 @@
 """``twistd tcpcam-record`` (also ``twistd tcpcam``): the recorder daemon's options and service."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import IService
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
 from tcpcam.record import config as recordconfig
 
 log = Logger(namespace="tcpcam.record")
+
+#: The help line of ``--camera``.
+CAMERA_HELP = ("NAME=ENDPOINT: record camera NAME at a client endpoint such as"
+               " tcp:host=192.168.1.50:port=3333 (repeat for more cameras)")
+#: The help line of ``--config``.
+CONFIG_HELP = "TOML file with settings and a [cameras.NAME] table per camera"
+#: The help line of ``--no-web``.
+NO_WEB_HELP = "do not serve the live view"
 
 
 class Options(usage.Options):
@@ -23,91 +37,60 @@ class Options(usage.Options):
         " With no --camera and no config file, record the built-in simulated camera."
     )
 
-    optFlags = [
-        ["no-web", None, "do not serve the live view"],
-    ]
-    optParameters = [
-        ["config", "c", None, "TOML file with settings and a [cameras.NAME] table per camera"],
-        ["pin", "p", None, "PIN of the cameras (default: %s)" % recordconfig.DEFAULT_PIN],
-        ["out", "o", None, "folder to record into (default: ./%s)" % recordconfig.DEFAULT_OUT],
-        ["format", "f", None,
-         "jpg: one file per frame; mjpeg: one file per camera per hour (default: jpg)"],
-        ["keep-days", None, None, "delete recordings older than this many days (default: 0, keep)"],
-        ["max-bytes", None, None,
-         "delete the oldest recordings beyond this total, such as 500M or 20G (default: 0, no quota)"],
-        ["web", None, None,
-         "server endpoint of the live view (default: %s)" % recordconfig.DEFAULT_WEB],
-        ["frame-timeout", None, None,
-         "seconds of silence before a camera is reconnected (default: %g)"
-         % recordconfig.DEFAULT_FRAME_TIMEOUT],
-        ["max-frame-bytes", None, None,
-         "largest frame accepted (default: %d)" % recordconfig.DEFAULT_MAX_FRAME_BYTES],
-        ["backoff-initial", None, None,
-         "first delay before reconnecting, in seconds (default: %g)"
-         % recordconfig.DEFAULT_BACKOFF_INITIAL],
-        ["backoff-max", None, None,
-         "longest delay between reconnection attempts, in seconds, before jitter (default: %g)"
-         % recordconfig.DEFAULT_BACKOFF_MAX],
-    ]
+    optFlags = [["no-web", None, NO_WEB_HELP]]
+    optParameters = [["config", "c", None, CONFIG_HELP]] + twistedParameters(recordconfig.OPTIONS)
 
-    #: Command-line options and the settings they set.
-    _SETTINGS = (
-        ("pin", "pin"), ("out", "out"), ("format", "format"), ("keep-days", "keepDays"),
-        ("max-bytes", "maxBytes"), ("web", "web"), ("frame-timeout", "frameTimeout"),
-        ("max-frame-bytes", "maxFrameBytes"), ("backoff-initial", "backoffInitial"),
-        ("backoff-max", "backoffMax"),
-    )
-
-    def __init__(self):
+    def __init__(self) -> None:
         usage.Options.__init__(self)
         self["camera"] = []
-        self.config = None
+        self.config: recordconfig.RecorderConfig | None = None
 
-    def opt_camera(self, spec):
+    def opt_camera(self, spec: str) -> None:
         """NAME=ENDPOINT: record camera NAME at a client endpoint such as
         tcp:host=192.168.1.50:port=3333 (repeat for more cameras)"""
         self["camera"].append(spec)
 
     opt_C = opt_camera
 
-    def postOptions(self):
+    def postOptions(self) -> None:
         """Merge the config file and the options, and check everything."""
         try:
-            settings, tables = ({}, [])
-            if self["config"]:
-                settings, tables = recordconfig.loadConfigFile(self["config"])
-            for option, setting in self._SETTINGS:
-                if self[option] is not None:
-                    settings[setting] = self[option]
-            if self["no-web"]:
-                settings["web"] = None
-            self.config = recordconfig.buildConfig(settings, self["camera"], tables)
+            self.config = checkedConfig(textsFromTwisted(self, recordconfig.OPTIONS), self["camera"],
+                                        self["config"], bool(self["no-web"]))
         except recordconfig.ConfigError as error:
             raise usage.UsageError(str(error)) from None
-        for camera in self.config.cameras:
-            if not camera.simulated:
-                _checkEndpoint(clientFromString, camera.endpoint, "camera %s" % camera.name)
-        if self.config.web is not None:
-            _checkEndpoint(serverFromString, self.config.web, "--web")
+
+
+def checkedConfig(texts: dict[str, str], cameras: list[str], configFile: str | None,
+                  noWeb: bool) -> recordconfig.RecorderConfig:
+    """The recorder's config, with every endpoint string checked; ConfigError with one line otherwise."""
+    config = recordconfig.configFromOptions(texts, cameras, configFile, noWeb)
+    for camera in config.cameras:
+        if not camera.simulated:
+            _checkEndpoint(clientFromString, camera.endpoint, "camera %s" % camera.name)
+    if config.web is not None:
+        _checkEndpoint(serverFromString, config.web, "--web")
+    return config
 
 
 class _NoReactor:
     """Stands in for the reactor while endpoint strings are only being checked."""
 
 
-def _checkEndpoint(parse, description, what):
+def _checkEndpoint(parse: Any, description: str, what: str) -> None:
     try:
         parse(_NoReactor(), description)
     except (ValueError, TypeError, KeyError) as error:
-        raise usage.UsageError("bad endpoint for %s: %r: %s" % (what, description, error)) from None
+        raise recordconfig.ConfigError("bad endpoint for %s: %r: %s" % (what, description, error)) from None
 
 
-def makeService(options, reactor=None):
+def makeService(options: Options, reactor: Any = None) -> IService:
     """Return the recorder service for parsed ``options``; logs what it records first."""
     from tcpcam.record.service import RecorderService
 
     if reactor is None:
         from twisted.internet import reactor
+    assert options.config is not None
     recorder = RecorderService(options.config, reactor)
     log.info("{what}", what=recorder.describe())
     return recorder

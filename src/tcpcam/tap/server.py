@@ -1,10 +1,16 @@
 """``twistd tcpcam-server``: the reference server as a twistd service."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from twisted.application import strports
+from twisted.application.service import IService
 from twisted.python import usage
 
-from tcpcam.server_options import buildFactory, twistedParameters
-from tcpcam.sources import SourceSpecError, sourceFromSpec
+from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
+from tcpcam.server.options import OPTIONS, buildFactory, checkedValues
+from tcpcam.server.sources import sourceFromSpec
 
 
 class Options(usage.Options):
@@ -13,20 +19,21 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = ("Serve TCPCam frames from a source (a simulated camera by default): "
                 "the reference server of the TCPCam protocol.")
-    optParameters = twistedParameters()
+    optParameters = twistedParameters(OPTIONS)
 
-    def postOptions(self):
-        """Check the source spec now, so that a bad one is a usage error."""
+    def postOptions(self) -> None:
+        """Check every value and build the source now, so that a bad one is one usage line."""
         try:
-            self.source = sourceFromSpec(self["source"])
-        except SourceSpecError as error:
+            self.values: dict[str, Any] = checkedValues(textsFromTwisted(self, OPTIONS))
+            self.source = sourceFromSpec(self.values["source"])
+        except ValueError as error:
             raise usage.UsageError(str(error)) from None
 
 
-def makeService(options):
+def makeService(options: Options) -> IService:
     """The listening service for parsed :class:`Options`."""
     try:
-        factory = buildFactory(options, source=options.source)
+        factory = buildFactory(options.values, source=options.source)
     except ValueError as error:
         raise usage.UsageError(str(error)) from None
-    return strports.service(options["listen"], factory)
+    return strports.service(options.values["listen"], factory)

@@ -1,0 +1,254 @@
+"""Configure, bundle, flash, deploy or simulate the ESP32-CAM firmware.
+
+``tcpcam firmware config`` writes config.json; ``bundle`` writes the file tree
+for the board; ``flash`` puts a MicroPython image with the camera driver on
+the board; ``deploy`` copies bundle and config to it; ``simulate`` runs the
+firmware on this computer under the unix MicroPython.
+"""
+
+import argparse
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tcpcam.board import bundle as firmware_bundle
+from tcpcam.board import config as firmware_config
+from tcpcam.board import deploy as firmware_deploy
+from tcpcam.board import flash as firmware_flash
+from tcpcam.board import simulate as firmware_simulate
+from tcpcam.board.bundle import BoardError
+from tcpcam.common.optionparsers import helpText
+from tcpcam.core import device_config
+
+#: Exit status for refused input, as argparse uses.
+EXIT_USAGE = 2
+#: Seconds the simulator gets to stop after Ctrl-C or SIGTERM before it is killed.
+STOP_TIMEOUT = 5.0
+
+
+def add_arguments(parser):
+    """Attach the firmware subcommands to ``parser``."""
+    commands = parser.add_subparsers(dest="firmware_command", metavar="ACTION")
+    commands.required = True
+
+    config = commands.add_parser("config", help="write or check config.json")
+    config.add_argument("--file", default="config.json", help="config file to write (default: %(default)s)")
+    config.add_argument("--check", action="store_true", help="only check the file, write nothing")
+    group = config.add_argument_group("settings (unset ones keep their value or default)")
+    for option in device_config.SCHEMA.options:
+        group.add_argument(option.flag, dest="set_" + option.name, metavar="VALUE",
+                           help=helpText(option).replace("%", "%%"))
+    config.set_defaults(firmware_run=run_config)
+
+    bundle = commands.add_parser("bundle", help="write the file tree that goes on the board")
+    bundle.add_argument("destination", help="new folder for the bundle")
+    bundle.add_argument("--mpy", action="store_true", help="compile lib/ to .mpy with mpy-cross")
+    bundle.add_argument("--config", help="config.json to include (checked first)")
+    bundle.add_argument("--force", action="store_true", help="replace DESTINATION if it is not empty")
+    bundle.set_defaults(firmware_run=run_bundle)
+
+    flash = commands.add_parser("flash", help="erase the board and write a MicroPython image with esptool")
+    flash.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
+    flash.add_argument("--image", required=True, help="MicroPython .bin that includes the camera driver")
+    flash.add_argument("--baud", type=int, default=firmware_flash.DEFAULT_BAUD, help="default: %(default)s")
+    flash.add_argument("--chip", default="esp32", choices=sorted(firmware_flash.IMAGE_OFFSETS),
+                       help="image offset 0x1000 on esp32 and esp32s2, 0x0 on the others (default: %(default)s)")
+    flash.add_argument("--no-erase", action="store_true", help="write without erasing first")
+    flash.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    flash.set_defaults(firmware_run=run_flash)
+
+    deploy = commands.add_parser("deploy", help="copy the firmware and config.json to the board, then reset it")
+    deploy.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
+    deploy.add_argument("--config", default="config.json", help="config file to copy (default: %(default)s)")
+    deploy.add_argument("--bundle", help="deploy this bundle folder (with its config.json) instead of building one")
+    deploy.add_argument("--mpy", action="store_true", help="copy .mpy modules (compiled with mpy-cross)")
+    deploy.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    deploy.set_defaults(firmware_run=run_deploy)
+
+    simulate = commands.add_parser("simulate", help="run the firmware here under the unix MicroPython")
+    simulate.add_argument("--frames", help="folder of JPEG files to serve (default: the built-in test image)")
+    simulate.add_argument("--config", help="config.json to start from (checked first)")
+    simulate.add_argument("--port", type=int, default=3333, help="default: %(default)s")
+    simulate.add_argument("--bind", default="127.0.0.1", help="default: %(default)s")
+    simulate.add_argument("--pin", help="PIN (default: the config's, else 1235)")
+    simulate.add_argument("--interval-ms", type=int, help="time between frames (default: the config's)")
+    simulate.add_argument("--source", choices=("camera", "jpeg", "hello"), default="camera",
+                          help="frame source; camera is the stand-in camera (default: %(default)s)")
+    simulate.add_argument("--mpy", action="store_true", help="run the .mpy bundle")
+    simulate.add_argument("--micropython", help="path of the unix micropython executable")
+    simulate.set_defaults(firmware_run=run_simulate)
+
+
+def run(args):
+    """Run the chosen firmware subcommand; returns the exit status."""
+    try:
+        return args.firmware_run(args)
+    except BoardError as error:
+        return _fail(str(error), 1)
+
+
+def main(argv=None):
+    """Run ``tcpcam firmware`` on its own (``python -m tcpcam.cli.firmware``)."""
+    parser = argparse.ArgumentParser(prog="tcpcam firmware", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run_config(args):
+    """``config``: write config.json from options over the file's current settings, or check it."""
+    base, problems = firmware_config.read(args.file)
+    updates = {key[4:]: value for key, value in vars(args).items()
+               if key.startswith("set_") and value is not None}
+    if args.check and not Path(args.file).exists():
+        return _fail("no config file %s" % args.file, EXIT_USAGE)
+    config, found = firmware_config.build(base, updates)
+    problems += found
+    if problems:
+        for problem in problems:
+            print("tcpcam firmware: %s" % problem, file=sys.stderr)
+        return EXIT_USAGE
+    if args.check:
+        print("%s is good" % args.file)
+        return 0
+    firmware_config.write(args.file, config)
+    print("wrote %s: source %s, port %d, %s" % (
+        args.file, config["source"], config["port"],
+        "WiFi %s" % config["ssid"] if config["ssid"] else "no WiFi network set"))
+    return 0
+
+
+def run_bundle(args):
+    """``bundle``: write the device tree to a new folder."""
+    config_text = None
+    if args.config:
+        config = _checked_config(args.config)
+        if config is None:
+            return EXIT_USAGE
+        config_text = firmware_config.render(config)
+    written = firmware_bundle.write_bundle(args.destination, mpy=args.mpy, config_text=config_text,
+                                           replace=args.force)
+    for path in written:
+        print(path)
+    print("bundle of %d files in %s" % (len(written), args.destination))
+    return 0
+
+
+def run_flash(args):
+    """``flash``: erase and write the image with esptool, or print the esptool calls."""
+    try:
+        firmware_flash.check_image(args.image)
+    except firmware_flash.FlashError as error:
+        return _fail(str(error), EXIT_USAGE)
+    argvs = firmware_flash.esptool_argvs(args.port, args.image, args.baud, args.chip, not args.no_erase)
+    if args.dry_run:
+        for argv in argvs:
+            print(shlex.join(["esptool"] + argv))
+        return 0
+    print("Hold IO0 to GND while the board powers up (boot mode) if esptool cannot connect.")
+    firmware_flash.flash(argvs)
+    print("flashed %s; remove the IO0-GND link and reset the board" % args.image)
+    return 0
+
+
+def run_deploy(args):
+    """``deploy``: build the bundle with the config (or take --bundle), copy it with mpremote, reset."""
+    if args.bundle:
+        if _checked_config(str(Path(args.bundle) / "config.json")) is None:
+            return EXIT_USAGE
+        return _deploy(args, Path(args.bundle))
+    config = _checked_config(args.config)
+    if config is None:
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="tcpcam-deploy-") as workdir:
+        bundle = Path(workdir) / "bundle"
+        firmware_bundle.write_bundle(bundle, mpy=args.mpy, config_text=firmware_config.render(config))
+        return _deploy(args, bundle)
+
+
+def _deploy(args, bundle):
+    try:
+        argv = firmware_deploy.mpremote_argv(args.port, bundle)
+    except firmware_deploy.DeployError as error:
+        return _fail(str(error), EXIT_USAGE)
+    if args.dry_run:
+        print("cd %s" % shlex.quote(str(bundle)))
+        print(shlex.join(argv))
+        return 0
+    firmware_deploy.deploy(argv, bundle)
+    print("deployed to %s; the board restarts with the new firmware" % args.port)
+    return 0
+
+
+def run_simulate(args):
+    """``simulate``: run the bundle under the unix MicroPython until Ctrl-C."""
+    config = {}
+    if args.config:
+        config = _checked_config(args.config)
+        if config is None:
+            return EXIT_USAGE
+    updates = {"port": str(args.port), "bind": args.bind, "source": args.source}
+    if args.pin is not None:
+        updates["pin"] = args.pin
+    if args.interval_ms is not None:
+        updates["interval_ms"] = str(args.interval_ms)
+    config, problems = firmware_config.build(config or device_config.defaults(), updates)
+    if problems:
+        for problem in problems:
+            print("tcpcam firmware: %s" % problem, file=sys.stderr)
+        return EXIT_USAGE
+    if args.frames and not Path(args.frames).is_dir():
+        return _fail("no folder %s" % args.frames, EXIT_USAGE)
+    with tempfile.TemporaryDirectory(prefix="tcpcam-simulate-") as workdir:
+        device = firmware_simulate.prepare(workdir, config, mpy=args.mpy)
+        argv, env, cwd = firmware_simulate.command(device, args.frames, args.micropython)
+        return _run_child(argv, env, cwd)
+
+
+def _run_child(argv, env, cwd):
+    child = subprocess.Popen(argv, env=env, cwd=cwd)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def _checked_config(path):
+    if not Path(path).is_file():
+        _fail("no config file %s: write one with tcpcam firmware config" % path, EXIT_USAGE)
+        return None
+    data, problems = firmware_config.read(path)
+    config, found = firmware_config.build(data, {})
+    problems += found
+    if problems:
+        for problem in problems:
+            print("tcpcam firmware: %s" % problem, file=sys.stderr)
+        return None
+    return config
+
+
+def _fail(message, status):
+    print("tcpcam firmware: %s" % message, file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Fetch frames from a camera: ``tcpcam get HOST PORT PIN CMD [FNAME]``.
+
+CMD is N > 0 for exactly N frames, or 0 (or less) for a stream that runs
+until the server closes it or you press Ctrl-C. Payloads go to stdout, or
+are appended to FNAME, or with --split each goes to its own file.
+Exit status: 0 done, 1 network, protocol or output error (one line on
+stderr), 2 bad arguments, 130 interrupted (Ctrl-C); written files are whole.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern, open_append
+from tcpcam.client.progress import ProgressLine, human_bytes
+from tcpcam.core.errors import BadCommand, TCPCamError
+from tcpcam.core.limits import GET_TIMEOUT_S, MAX_DECLARABLE_BYTES, MAX_FRAME_BYTES, PIN_PAUSE_MS
+from tcpcam.core.request import check_pin, parse_command
+
+#: Default for --timeout, in seconds.
+DEFAULT_TIMEOUT = GET_TIMEOUT_S
+#: Exit statuses.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _port(text):
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("PORT must be a number from 1 to 65535, not %r" % text)
+    return port
+
+
+def _pin(text):
+    try:
+        check_pin(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return text
+
+
+def _command(text):
+    try:
+        return parse_command(text.encode())
+    except BadCommand as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("expected a number of seconds, 0 or more, not %r" % text)
+    return value
+
+
+def _frame_bytes(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_DECLARABLE_BYTES:
+        raise argparse.ArgumentTypeError("expected a byte count from 0 to %d, not %r" % (MAX_DECLARABLE_BYTES, text))
+    return value
+
+
+def _pattern(text):
+    try:
+        check_pattern(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return text
+
+
+def add_arguments(parser):
+    """Add the arguments of ``tcpcam get`` to ``parser``."""
+    parser.add_argument("host", metavar="HOST", help="camera address (name, IPv4 or IPv6)")
+    parser.add_argument("port", metavar="PORT", type=_port, help="camera port (the firmware uses 3333)")
+    parser.add_argument("pin", metavar="PIN", type=_pin, help="the camera's PIN (default firmware: 1235)")
+    parser.add_argument("cmd", metavar="CMD", type=_command, help="N > 0: that many frames; 0: a stream")
+    parser.add_argument("fname", metavar="FNAME", nargs="?", help="append payloads to this file, not stdout")
+    parser.add_argument(
+        "--split",
+        metavar="PATTERN",
+        type=_pattern,
+        help="write each frame to its own file named by PATTERN, with fields {n} (frame number"
+        " from 1) and {time} (arrival time), e.g. 'frame-{n:05d}.jpg' or"
+        " 'shots/{time:%%Y%%m%%d-%%H%%M%%S.%%f}-{n}.jpg'; a file appears once complete",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress line and no summary")
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help="give up if connecting, or the silence between frames, takes longer (default %(default)g; 0: never)",
+    )
+    parser.add_argument(
+        "--max-frame-bytes",
+        metavar="BYTES",
+        type=_frame_bytes,
+        default=MAX_FRAME_BYTES,
+        help="refuse frames declared larger than this (default %(default)d)",
+    )
+    parser.add_argument(
+        "--pause",
+        metavar="SECONDS",
+        type=_seconds,
+        default=PIN_PAUSE_MS / 1000,
+        help="pause between sending the PIN and CMD, for the original firmware (default %(default)g)",
+    )
+
+
+def _error(message):
+    sys.stderr.write("tcpcam get: error: %s\n" % message)
+
+
+def _open_sink(args):
+    if args.split:
+        return SplitSink(args.split)
+    if args.fname:
+        return open_append(args.fname)
+    return StreamSink(sys.stdout.buffer, "stdout")
+
+
+def _silence_stdout():
+    # After a broken pipe, stop the interpreter's final flush from failing too.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def run(args):
+    """Run ``tcpcam get`` with parsed ``args``; returns the exit status."""
+    if args.split and args.fname:
+        _error("give either FNAME or --split, not both")
+        return EXIT_USAGE
+    try:
+        sink = _open_sink(args)
+    except OutputError as error:
+        _error(error)
+        return EXIT_ERROR
+    status = _fetch(args, sink)
+    try:
+        sink.close()
+    except OutputError as error:
+        _error(error)
+        status = status or EXIT_ERROR
+    if status == EXIT_ERROR and isinstance(sink, StreamSink) and sink.name == "stdout":
+        _silence_stdout()
+    return status
+
+
+def _fetch(args, sink):
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import HostnameEndpoint
+    from twisted.internet.error import ReactorNotRunning
+
+    from tcpcam.client import fetch
+
+    timeout = args.timeout or None
+    started = time.monotonic()
+    progress = None
+    if not args.quiet and sys.stderr.isatty():
+        progress = ProgressLine(sys.stderr, args.cmd)
+    counts = [0, 0]
+    state = {"status": None, "message": None, "fetching": None, "done": False}
+
+    def frameReceived(view):
+        sink(view)
+        counts[0] += 1
+        counts[1] += len(view)
+        if progress is not None:
+            progress.update(counts[0], counts[1])
+
+    def succeeded(summary):
+        state["status"] = EXIT_OK
+
+    def failed(failure):
+        if state["status"] == EXIT_INTERRUPTED:
+            return
+        state["status"] = EXIT_ERROR
+        if failure.check(TCPCamError):
+            state["message"] = str(failure.value)
+        else:
+            state["message"] = "%s: %s" % (failure.type.__name__, failure.getErrorMessage())
+
+    def ended(_):
+        state["done"] = True
+        try:
+            reactor.stop()
+        except ReactorNotRunning:
+            pass
+
+    def start():
+        endpoint = HostnameEndpoint(reactor, args.host, args.port)
+        fetching = fetch(
+            reactor,
+            endpoint,
+            args.pin,
+            args.cmd,
+            frameReceived,
+            connectTimeout=timeout,
+            pauseSeconds=args.pause,
+            maxFrameBytes=args.max_frame_bytes,
+            frameTimeout=timeout,
+        )
+        state["fetching"] = fetching
+        fetching.addCallbacks(succeeded, failed).addBoth(ended)
+
+    def interrupted():
+        if not state["done"]:
+            state["status"] = EXIT_INTERRUPTED
+            if state["fetching"] is not None:
+                state["fetching"].cancel()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", interrupted)
+    reactor.run()
+
+    if progress is not None and progress.shown:
+        progress.finish(*counts)
+    status = state["status"]
+    if status is None:
+        status = EXIT_INTERRUPTED
+    if state["message"]:
+        _error(state["message"])
+    elif not args.quiet:
+        sys.stderr.write(
+            "tcpcam get: %s%d frames, %s in %.1f s\n"
+            % ("interrupted after " if status == EXIT_INTERRUPTED else "", counts[0], human_bytes(counts[1]),
+               time.monotonic() - started)
+        )
+    return status
+
+
+def main(argv=None):
+    """Run ``tcpcam get`` on its own (``python -m tcpcam.cli.get``)."""
+    parser = argparse.ArgumentParser(prog="tcpcam get", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The ``tcpcam`` console script: ``tcpcam get|serve|record|firmware ...``."""
+
+import argparse
+import importlib
+import sys
+
+#: Subcommand name, module under tcpcam.commands, one-line help.
+SUBCOMMANDS = (
+    ("get", "get", "fetch frames from a camera (replaces TCPCam_client)"),
+    ("serve", "serve", "run the reference server with a frame source"),
+    ("record", "record", "record from cameras, with a live view in the browser"),
+    ("firmware", "firmware", "configure, bundle, flash, deploy or simulate the firmware"),
+)
+
+
+def build_parser():
+    """Return the argument parser with every subcommand attached."""
+    parser = argparse.ArgumentParser(prog="tcpcam", description=__doc__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    for name, module_name, help_text in SUBCOMMANDS:
+        module = importlib.import_module("tcpcam.cli." + module_name)
+        sub = commands.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv=None):
+    """Run the console script; returns the exit status (2 for bad arguments)."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Record from cameras, with a live view in the browser (the recorder without twistd).
+
+Takes the same options as ``twistd -n tcpcam-record``. With no --camera it
+records the built-in simulated camera. Stop it with Ctrl-C or SIGTERM: the
+frame being written is finished and no temporary file is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tcpcam.common.optionparsers import addArguments, textsFromNamespace
+from tcpcam.record import config as recordconfig
+from tcpcam.tap.record import CAMERA_HELP, CONFIG_HELP, NO_WEB_HELP, checkedConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recorder's options to ``parser``: the same table as the twistd plugin's."""
+    parser.add_argument("--camera", "-C", action="append", default=[], metavar="NAME=ENDPOINT", help=CAMERA_HELP)
+    parser.add_argument("--config", "-c", metavar="FILE", help=CONFIG_HELP)
+    parser.add_argument("--no-web", action="store_true", help=NO_WEB_HELP)
+    addArguments(parser, recordconfig.OPTIONS)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the options, then record until stopped; returns the exit status."""
+    try:
+        config = checkedConfig(textsFromNamespace(args, recordconfig.OPTIONS), args.camera, args.config,
+                               args.no_web)
+    except recordconfig.ConfigError as error:
+        print("tcpcam record: %s" % error, file=sys.stderr)
+        return 2
+    from twisted.internet import reactor
+    from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+
+    from tcpcam.record.service import RecorderService
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    service = RecorderService(config, reactor)
+    Logger(namespace="tcpcam.record").info("{what}", what=service.describe())
+    reactor.callWhenRunning(service.startService)  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
+    return 0

@@ -1,0 +1,111 @@
+"""Where ``tcpcam get`` puts frames: one stream (stdout or a file) or a file per frame.
+
+Each sink is a ``frameReceived`` callable for :mod:`tcpcam.client` and has a
+``close()``. Writes are synchronous, so a slow disk holds the reactor and
+with it the socket: the server is slowed down, memory does not grow.
+"""
+
+import datetime
+import os
+import tempfile
+
+from tcpcam.core.errors import TCPCamError
+
+
+class OutputError(TCPCamError):
+    """A frame could not be written."""
+
+    def __init__(self, where, error):
+        TCPCamError.__init__(self, "cannot write %s: %s" % (where, error.strerror or error))
+        self.where = where
+        self.error = error
+
+
+class StreamSink:
+    """Writes every payload, back to back, to one binary file object."""
+
+    def __init__(self, stream, name):
+        self.stream = stream
+        self.name = name
+
+    def __call__(self, view):
+        """Write one payload."""
+        try:
+            self.stream.write(view)
+        except OSError as error:
+            raise OutputError(self.name, error) from error
+
+    def close(self):
+        """Flush (and close, unless it is stdout); errors become OutputError."""
+        try:
+            self.stream.flush()
+            if self.name != "stdout":
+                self.stream.close()
+        except OSError as error:
+            raise OutputError(self.name, error) from error
+
+
+def open_append(path):
+    """Open ``path`` for appending, as the original client did."""
+    try:
+        return StreamSink(open(path, "ab"), path)
+    except OSError as error:
+        raise OutputError(path, error) from error
+
+
+def check_pattern(pattern):
+    """Raise ValueError unless ``pattern`` names a distinct file per frame."""
+    when = datetime.datetime.now()
+    try:
+        first = pattern.format(n=1, time=when)
+        second = pattern.format(n=2, time=when)
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        raise ValueError("bad pattern %r: %s (fields: {n} and {time})" % (pattern, error)) from error
+    if first == second:
+        raise ValueError("pattern %r must contain {n} so that every frame gets its own file" % pattern)
+    if not os.path.basename(first):
+        raise ValueError("pattern %r names a directory, not a file" % pattern)
+
+
+class SplitSink:
+    """Writes each payload to its own file, named by ``pattern.format(n=, time=)``.
+
+    ``n`` counts frames from 1 and ``time`` is the local
+    :class:`datetime.datetime` the frame arrived. A file is written under a
+    hidden temporary name in the same directory and renamed when complete,
+    so a file with the final name is always whole.
+    """
+
+    def __init__(self, pattern, now=datetime.datetime.now):
+        check_pattern(pattern)
+        self.pattern = pattern
+        self.now = now
+        self.count = 0
+        # mkstemp makes files only their owner can read: give them the mode
+        # an ordinary open() would, which the umask decides.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self.mode = 0o666 & ~umask
+
+    def __call__(self, view):
+        """Write one payload to its own file."""
+        self.count += 1
+        path = self.pattern.format(n=self.count, time=self.now())
+        directory = os.path.dirname(path) or "."
+        temporary = None
+        try:
+            os.makedirs(directory, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(
+                dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".part"
+            )
+            with os.fdopen(handle, "wb") as stream:
+                os.fchmod(stream.fileno(), self.mode)
+                stream.write(view)
+            os.replace(temporary, path)
+        except OSError as error:
+            if temporary is not None and os.path.exists(temporary):
+                os.unlink(temporary)
+            raise OutputError(path, error) from error
+
+    def close(self):
+        """Nothing is left open between frames."""

@@ -1,0 +1,86 @@
+"""Every default and bound of the protocol, in one place.
+
+The reference server, the firmware's ``config.json`` schema, the client and
+the recorder all take their defaults and limits from here, so the same
+setting can never mean two things in two places. Times are integer
+milliseconds (``_MS``) or seconds (``_S``), as their names say; sizes are
+bytes.
+"""
+
+# The wire.
+
+#: The original firmware's port.
+DEFAULT_PORT = 3333
+#: The original firmware's PIN (its menuconfig default).
+DEFAULT_PIN = "1235"
+#: Longest PIN or command token accepted (the original read each into 128 bytes).
+MAX_TOKEN_BYTES = 128
+#: Largest payload a 4-byte length can declare.
+MAX_DECLARABLE_BYTES = 0xFFFFFFFF
+#: Largest frame accepted or served by default: far above any camera JPEG,
+#: small enough that a lying header cannot make a receiver hold much memory.
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+#: The command's range: a C ``int`` on the original firmware.
+COMMAND_MIN = -(2 ** 31)
+COMMAND_MAX = 2 ** 31 - 1
+
+# The request.
+
+#: Quiet time after which an unterminated token counts as complete.
+IDLE_MS = 100
+#: Time a client has, from its connection, to send PIN and command.
+HANDSHAKE_TIMEOUT_MS = 10000
+#: Pause a client leaves between PIN and command: the original firmware reads
+#: each with one ``recv()`` and would see both as one PIN if they arrived together.
+PIN_PAUSE_MS = 50
+
+# Serving.
+
+#: Connections a server keeps at once by default (streaming or in their request).
+MAX_CLIENTS = 8
+#: The most connections a board may be configured for.
+BOARD_MAX_CLIENTS = 16
+#: The most connections the reference server may be configured for.
+SERVER_MAX_CLIENTS = 1024
+#: Time a streaming connection has to take one frame, from when it is offered.
+SEND_TIMEOUT_MS = 30000
+#: Time a closing connection has to take what was written to it before it is aborted.
+CLOSE_TIMEOUT_MS = 30000
+#: Time a frame source may take for one frame before the frame is skipped.
+SOURCE_TIMEOUT_MS = 30000
+#: First pause after a failed capture; it doubles with each failure in a row...
+CAPTURE_RETRY_MS = 250
+#: ... up to this.
+CAPTURE_RETRY_MAX_MS = 5000
+#: Time between frames on the firmware by default (the original's STREAM_PAYLOAD_DELAY).
+BOARD_INTERVAL_MS = 2000
+#: Time between frames on the reference server by default.
+SERVER_INTERVAL_MS = 100
+#: Longest time between frames anyone may configure: one hour.
+MAX_INTERVAL_MS = 3600000
+#: TCP keep-alive: idle seconds, seconds between probes, probes (as the original).
+KEEPALIVE_IDLE_S = 5
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+#: Connections waiting to be accepted on the board, as the original.
+BOARD_BACKLOG = 3
+
+# Throttling of failed requests.
+
+#: Failed requests from one address within the window that block it.
+PIN_FAILURES = 5
+#: Time over which failures are counted, from the first of them.
+PIN_WINDOW_MS = 60000
+#: Time an address is refused once it has failed too often.
+PIN_BLOCK_MS = 60000
+#: Most addresses the throttle remembers at once.
+THROTTLE_ADDRESSES = 256
+
+# The client.
+
+#: Time a client waits for the TCP connection.
+CONNECT_TIMEOUT_S = 30.0
+#: Longest silence ``tcpcam get`` accepts by default.
+GET_TIMEOUT_S = 30.0
+#: Longest silence after which the recorder reconnects to a camera.
+RECORDER_FRAME_TIMEOUT_S = 10.0

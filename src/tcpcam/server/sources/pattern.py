@@ -1,0 +1,118 @@
+"""``pattern[:SIZE]``: a synthetic camera drawing a moving test card with Pillow."""
+
+import datetime
+import io
+
+from zope.interface import implementer
+
+from tcpcam.server.sources.base import IFrameSource, SourceSpecError
+
+#: The original firmware's frame sizes, by the names it used.
+FRAME_SIZES = {
+    "240X240": (240, 240),
+    "QVGA": (320, 240),
+    "CIF": (400, 296),
+    "HVGA": (480, 320),
+    "VGA": (640, 480),
+    "SVGA": (800, 600),
+    "XGA": (1024, 768),
+    "HD": (1280, 720),
+    "SXGA": (1280, 1024),
+    "UXGA": (1600, 1200),
+}
+#: Size drawn when the spec names none.
+DEFAULT_SIZE = (640, 480)
+#: Smallest and largest width or height accepted.
+MIN_SIDE = 16
+MAX_SIDE = 4096
+#: Pillow JPEG quality (1-95) of the drawn frames.
+JPEG_QUALITY = 80
+
+_BARS = ((192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0),
+         (192, 0, 192), (192, 0, 0), (0, 0, 192), (16, 16, 16))
+
+
+def parseSize(text):
+    """``"VGA"``, ``"640x480"`` or ``""`` (the default) -> ``(width, height)``."""
+    if not text:
+        return DEFAULT_SIZE
+    named = FRAME_SIZES.get(text.upper())
+    if named is not None:
+        return named
+    width, separator, height = text.lower().partition("x")
+    if not (separator and width.isdigit() and height.isdigit()):
+        raise SourceSpecError(
+            "pattern source: bad size %r: expected WIDTHxHEIGHT such as 640x480, or one of %s"
+            % (text, ", ".join(FRAME_SIZES)))
+    size = (int(width), int(height))
+    if not all(MIN_SIDE <= side <= MAX_SIDE for side in size):
+        raise SourceSpecError(
+            "pattern source: size %dx%d out of range: each side must be %d to %d"
+            % (size + (MIN_SIDE, MAX_SIDE)))
+    return size
+
+
+def _font(pixels):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=pixels)
+    except TypeError:  # Pillow < 10.1: one small bitmap font
+        return ImageFont.load_default()
+
+
+@implementer(IFrameSource)
+class PatternSource:
+    """A real JPEG each frame: colour bars scrolling, a bouncing box, the
+    frame number and the local time drawn in, at a size of the original's.
+
+    ``clock`` returns the time to draw (a ``datetime``); it defaults to now.
+    """
+
+    def __init__(self, size=DEFAULT_SIZE, quality=JPEG_QUALITY, clock=None):
+        from PIL import Image, ImageDraw
+
+        self.size = size
+        self.quality = quality
+        self.frameNumber = 0
+        self._clock = clock or datetime.datetime.now
+        width, height = size
+        self._bars = Image.new("RGB", (width, height))
+        draw = ImageDraw.Draw(self._bars)
+        for index, colour in enumerate(_BARS):
+            draw.rectangle((index * width // len(_BARS), 0, (index + 1) * width // len(_BARS), height),
+                           fill=colour)
+        self._textHeight = max(10, height // 14)
+        self._font = _font(self._textHeight)
+        self._box = max(8, min(size) // 6)
+
+    def nextFrame(self):
+        """Draw and encode the next frame."""
+        from PIL import ImageChops, ImageDraw
+
+        number = self.frameNumber
+        self.frameNumber += 1
+        width, height = self.size
+        image = ImageChops.offset(self._bars, (number * 4) % width, 0)
+        draw = ImageDraw.Draw(image)
+        box = self._box
+        x = _bounce(number * 7, width - box)
+        y = _bounce(number * 5, height - box)
+        draw.rectangle((x, y, x + box, y + box), fill=(255, 255, 255), outline=(0, 0, 0))
+        line = self._textHeight + 4
+        draw.rectangle((0, height - 2 * line - 4, width, height), fill=(0, 0, 0))
+        now = self._clock()
+        draw.text((4, height - 2 * line - 2), "tcpcam %dx%d  frame %d" % (width, height, number),
+                  font=self._font, fill=(255, 255, 255))
+        draw.text((4, height - line - 2), now.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (now.microsecond // 1000),
+                  font=self._font, fill=(255, 255, 0))
+        output = io.BytesIO()
+        image.save(output, "JPEG", quality=self.quality)
+        return output.getvalue()
+
+
+def _bounce(step, span):
+    if span <= 0:
+        return 0
+    step %= 2 * span
+    return step if step <= span else 2 * span - step
