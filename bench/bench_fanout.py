@@ -103,7 +103,7 @@ def serveTcpcam(reactor, payload):
         def nextFrame(self):
             return payload
 
-    return TCPCamServerFactory(ConstantSource(), interval=0.0, maxClients=64, reactor=reactor, throttle=None)
+    return TCPCamServerFactory(ConstantSource(), interval=0.0, maxClients=64, reactor=reactor, pinFailures=0)
 
 
 def runServer(kind, size):

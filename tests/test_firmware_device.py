@@ -1,10 +1,12 @@
-"""The firmware under the real unix MicroPython, with the stand-in camera, over loopback."""
+"""The firmware under the real unix MicroPython, with the stand-in camera, over loopback.
+
+What both servers share is played by tests/test_scenarios.py; these are the board's own.
+"""
 
 import re
 import shutil
 import statistics
 import subprocess
-import time
 
 import pytest
 import pytest_twisted
@@ -16,7 +18,6 @@ from firmware_support import (
     fetch_raw,
     needs_micropython,
     read_frames,
-    stalled_stream,
     write_jpegs,
 )
 from twisted.internet import defer
@@ -54,13 +55,6 @@ def test_merged_pin_and_command(firmware, frames):
 
 def test_terminated_tokens(firmware, frames):
     assert len(fetch_raw(firmware.port, [b"1235\r\n2\r\n"])) == 2
-
-
-def test_wrong_pin_closes_without_a_byte(firmware):
-    with connect(firmware.port) as sock:
-        sock.sendall(b"9999\n5\n")
-        assert sock.recv(100) == b""
-    assert "wrong PIN" in firmware.wait_for("rejected")
 
 
 def test_repeated_wrong_pins_block_the_address(tmp_path):
@@ -111,59 +105,12 @@ def test_two_clients_at_once_with_the_twisted_client(firmware, frames):
     assert results[1].bytes == sum(len(frame) for frame in seen[1])
 
 
-def test_max_clients_refuses_one_more(tmp_path):
-    with Firmware(tmp_path, {"max_clients": 1, "source": "hello"}) as firmware:
-        with connect(firmware.port) as first:
-            first.sendall(b"1235\n")
-            with connect(firmware.port) as second:
-                assert second.recv(10) == b""
-            firmware.wait_for("server full")
-            first.sendall(b"1\n")
-            assert read_frames(first) == [b"Hello World"]
-
-
 def test_handshake_timeout(tmp_path):
     with Firmware(tmp_path, {"handshake_timeout_ms": 300, "source": "hello"}) as firmware:
         with connect(firmware.port) as sock:
             sock.sendall(b"1235\n")
             assert sock.recv(10) == b""
         assert "not finished in time" in firmware.wait_for("rejected")
-
-
-def test_a_client_that_never_reads_does_not_stop_the_others(tmp_path):
-    folder = tmp_path / "big"
-    write_jpegs(folder, 2, 300_000)
-    with Firmware(tmp_path / "fw", {"interval_ms": 0, "chunk_bytes": 8192}, frames_dir=folder) as firmware:
-        stuck = stalled_stream(firmware)
-        try:
-            time.sleep(0.3)
-            received = fetch_raw(firmware.port, [b"1235\n", b"5\n"])
-            assert len(received) == 5
-            assert all(len(frame) == 300_000 for frame in received)
-        finally:
-            stuck.close()
-
-
-def test_a_streaming_client_that_stops_reading_is_dropped_after_the_send_timeout(tmp_path):
-    folder = tmp_path / "big"
-    write_jpegs(folder, 2, 300_000)
-    config = {"interval_ms": 0, "chunk_bytes": 8192, "send_timeout_ms": 300}
-    with Firmware(tmp_path / "fw", config, frames_dir=folder) as firmware:
-        stuck = stalled_stream(firmware)
-        try:
-            assert "took no frame for 0.3 s" in firmware.wait_for("dropping")
-            assert len(fetch_raw(firmware.port, [b"1235\n", b"2\n"])) == 2
-        finally:
-            stuck.close()
-
-
-def test_failed_captures_are_logged_once_in_a_row_and_skipped(tmp_path):
-    env = {"TCPCAM_CAMERA_FAIL": "1,2,4"}
-    with Firmware(tmp_path, env=env) as firmware:
-        received = fetch_raw(firmware.port, [b"1235\n3\n"])
-        assert received == [TEST_JPEG] * 3
-        assert firmware.count("no frame from the source (the camera gave no frame)") == 2
-        assert firmware.count("recovered after 2 failed frames") == 1
 
 
 def test_camera_init_failure_is_retried_after_deinit(tmp_path):

@@ -116,7 +116,7 @@ def test_a_streaming_client_that_takes_no_frame_is_dropped_after_the_send_timeou
         assert not stuckTransport.disconnected
         harness.clock.advance(0.125)
     assert stuckTransport.disconnected
-    assert logged.matching("dropping 10.0.0.1:", "took no frame for 5 s after 1 frames")
+    assert logged.matching("dropping 10.0.0.1:", "took no frame for 5 s after 1 frame")
     assert len(frames(readerTransport)) == 40
     assert harness.factory.role.session(stuck).frames_skipped == 39
 

@@ -274,7 +274,7 @@ def test_a_client_that_leaves_is_logged_and_forgotten():
     conn = streaming(role, "a")
     capture(role, 0)
     actions = role.disconnected(conn, 1)
-    assert texts(actions) == ["10.0.0.1:a left after 1 frames"]
+    assert texts(actions) == ["10.0.0.1:a left after 1 frame"]
     assert role.clients == 0
     assert role.session(conn) is None
     assert role.disconnected(conn, 2) == []

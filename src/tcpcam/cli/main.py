@@ -1,8 +1,11 @@
 """The ``tcpcam`` console script: ``tcpcam get|serve|record|firmware ...``."""
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
 
 #: Subcommand name, module under tcpcam.commands, one-line help.
 SUBCOMMANDS = (
@@ -13,7 +16,7 @@ SUBCOMMANDS = (
 )
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand attached."""
     parser = argparse.ArgumentParser(prog="tcpcam", description=__doc__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -26,7 +29,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the exit status (2 for bad arguments)."""
     args = build_parser().parse_args(argv)
     return args.run(args)

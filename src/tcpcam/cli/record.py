@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, cast
 
 from tcpcam.common.optionparsers import addArguments, textsFromNamespace
 from tcpcam.record import config as recordconfig
@@ -31,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
     except recordconfig.ConfigError as error:
         print("tcpcam record: %s" % error, file=sys.stderr)
         return 2
-    from twisted.internet import reactor
-    from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+    from twisted.internet import reactor as global_reactor
+    from twisted.logger import ILogObserver, Logger, globalLogBeginner, textFileLogObserver
 
     from tcpcam.record.service import RecorderService
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    reactor: Any = global_reactor
+    globalLogBeginner.beginLoggingTo([cast(ILogObserver, textFileLogObserver(sys.stderr))], redirectStandardIO=False)
     service = RecorderService(config, reactor)
     Logger(namespace="tcpcam.record").info("{what}", what=service.describe())
-    reactor.callWhenRunning(service.startService)  # type: ignore[attr-defined]
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.callWhenRunning(service.startService)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
     return 0

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, cast
+
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import ILogObserver
+from twisted.python.failure import Failure
 
 from tcpcam.common.optionparsers import addArguments, textsFromNamespace
 from tcpcam.server.options import OPTIONS, buildFactory, checkedValues
@@ -17,9 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit status (1: cannot listen, 2: bad option)."""
-    from twisted.internet import reactor
+    from twisted.internet import reactor as global_reactor
     from twisted.internet.endpoints import serverFromString
     from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+
+    reactor: Any = global_reactor
 
     try:
         values = checkedValues(textsFromNamespace(args, OPTIONS))
@@ -28,24 +35,23 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print("tcpcam serve: %s" % (error,), file=sys.stderr)
         return 2
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([cast(ILogObserver, textFileLogObserver(sys.stderr))], redirectStandardIO=False)
     log = Logger(namespace="tcpcam.serve")
-    status = []
+    status: list[int] = []
 
-    def listening(port: object) -> None:
+    def listening(port: IListeningPort) -> None:
         log.info("tcpcam server on {address}, source {source}, at most one frame every {interval:g} ms",
-                 address=describePeer(port.getHost()), source=values["source"],  # type: ignore[attr-defined]
-                 interval=values["interval_ms"])
+                 address=describePeer(port.getHost()), source=values["source"], interval=values["interval_ms"])
 
-    def failed(failure: object) -> None:
-        print("tcpcam serve: cannot listen on %s: %s" % (values["listen"], failure.getErrorMessage()),  # type: ignore[attr-defined]
+    def failed(failure: Failure) -> None:
+        print("tcpcam serve: cannot listen on %s: %s" % (values["listen"], failure.getErrorMessage()),
               file=sys.stderr)
         status.append(1)
-        reactor.stop()  # type: ignore[attr-defined]
+        reactor.stop()
 
     def start() -> None:
         endpoint.listen(factory).addCallbacks(listening, failed)
 
-    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.callWhenRunning(start)
+    reactor.run()
     return status[0] if status else 0

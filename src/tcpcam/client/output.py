@@ -5,9 +5,13 @@ Each sink is a ``frameReceived`` callable for :mod:`tcpcam.client` and has a
 with it the socket: the server is slowed down, memory does not grow.
 """
 
+from __future__ import annotations
+
 import datetime
 import os
 import tempfile
+from collections.abc import Callable
+from typing import BinaryIO
 
 from tcpcam.core.errors import TCPCamError
 
@@ -15,7 +19,7 @@ from tcpcam.core.errors import TCPCamError
 class OutputError(TCPCamError):
     """A frame could not be written."""
 
-    def __init__(self, where, error):
+    def __init__(self, where: str, error: OSError) -> None:
         TCPCamError.__init__(self, "cannot write %s: %s" % (where, error.strerror or error))
         self.where = where
         self.error = error
@@ -24,18 +28,18 @@ class OutputError(TCPCamError):
 class StreamSink:
     """Writes every payload, back to back, to one binary file object."""
 
-    def __init__(self, stream, name):
+    def __init__(self, stream: BinaryIO, name: str) -> None:
         self.stream = stream
         self.name = name
 
-    def __call__(self, view):
+    def __call__(self, view: bytes | memoryview) -> None:
         """Write one payload."""
         try:
             self.stream.write(view)
         except OSError as error:
             raise OutputError(self.name, error) from error
 
-    def close(self):
+    def close(self) -> None:
         """Flush (and close, unless it is stdout); errors become OutputError."""
         try:
             self.stream.flush()
@@ -45,7 +49,7 @@ class StreamSink:
             raise OutputError(self.name, error) from error
 
 
-def open_append(path):
+def open_append(path: str) -> StreamSink:
     """Open ``path`` for appending, as the original client did."""
     try:
         return StreamSink(open(path, "ab"), path)
@@ -53,7 +57,7 @@ def open_append(path):
         raise OutputError(path, error) from error
 
 
-def check_pattern(pattern):
+def check_pattern(pattern: str) -> None:
     """Raise ValueError unless ``pattern`` names a distinct file per frame."""
     when = datetime.datetime.now()
     try:
@@ -76,7 +80,7 @@ class SplitSink:
     so a file with the final name is always whole.
     """
 
-    def __init__(self, pattern, now=datetime.datetime.now):
+    def __init__(self, pattern: str, now: Callable[[], datetime.datetime] = datetime.datetime.now) -> None:
         check_pattern(pattern)
         self.pattern = pattern
         self.now = now
@@ -87,7 +91,7 @@ class SplitSink:
         os.umask(umask)
         self.mode = 0o666 & ~umask
 
-    def __call__(self, view):
+    def __call__(self, view: bytes | memoryview) -> None:
         """Write one payload to its own file."""
         self.count += 1
         path = self.pattern.format(n=self.count, time=self.now())
@@ -107,5 +111,5 @@ class SplitSink:
                 os.unlink(temporary)
             raise OutputError(path, error) from error
 
-    def close(self):
+    def close(self) -> None:
         """Nothing is left open between frames."""

@@ -1,6 +1,10 @@
 """The progress line ``tcpcam get`` keeps on a terminal's stderr."""
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
+from typing import TextIO
 
 #: Width of the bar drawn when the number of frames is known.
 BAR_WIDTH = 24
@@ -8,7 +12,7 @@ BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1
 
 
-def human_bytes(count):
+def human_bytes(count: float) -> str:
     """``1234567`` -> ``'1.2 MB'``."""
     for unit in ("B", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":
@@ -17,7 +21,7 @@ def human_bytes(count):
     raise AssertionError("unreachable")
 
 
-def progress_text(frames, wanted, total_bytes, seconds):
+def progress_text(frames: int, wanted: int, total_bytes: int, seconds: float) -> str:
     """The line for ``frames`` received (of ``wanted``, if > 0) in ``seconds``."""
     rate = frames / seconds if seconds > 0 else 0.0
     if wanted > 0:
@@ -34,15 +38,15 @@ def progress_text(frames, wanted, total_bytes, seconds):
 class ProgressLine:
     """Redraws one line on ``stream`` (a terminal) at most every REDRAW_SECONDS."""
 
-    def __init__(self, stream, wanted, clock=time.monotonic):
+    def __init__(self, stream: TextIO, wanted: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream
         self.wanted = wanted
         self.clock = clock
         self.started = clock()
-        self.last = None
+        self.last: float | None = None
         self.shown = False
 
-    def update(self, frames, total_bytes, force=False):
+    def update(self, frames: int, total_bytes: int, force: bool = False) -> None:
         """Show the counts, unless the line was redrawn too recently."""
         now = self.clock()
         if not force and self.last is not None and now - self.last < REDRAW_SECONDS:
@@ -52,7 +56,7 @@ class ProgressLine:
         self.stream.write("\r" + progress_text(frames, self.wanted, total_bytes, now - self.started) + "\x1b[K")
         self.stream.flush()
 
-    def finish(self, frames, total_bytes):
+    def finish(self, frames: int, total_bytes: int) -> None:
         """Draw the final counts and end the line."""
         self.update(frames, total_bytes, force=True)
         self.stream.write("\n")

@@ -25,7 +25,7 @@ module drives it from the reactor.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from twisted.internet import defer, error, protocol
 from twisted.internet.endpoints import clientFromString
@@ -120,7 +120,7 @@ class TCPCamClientProtocol(protocol.Protocol):
         if clock is None:
             from twisted.internet import reactor as global_reactor
 
-            clock = global_reactor  # type: ignore[assignment]
+            clock = global_reactor
         self.frames = frames
         self.frameReceived = frameReceived
         self.pauseSeconds = pauseSeconds
@@ -156,6 +156,11 @@ class TCPCamClientProtocol(protocol.Protocol):
         """A :class:`FetchSummary` of what has been received so far."""
         return FetchSummary(self.framesReceived, self.bytesReceived)
 
+    @property
+    def _wire(self) -> Any:
+        # The transport once connected: a TCP transport, or any ITransport in tests.
+        return self.transport
+
     def now(self) -> int:
         """The clock in the core's milliseconds."""
         return _toMilliseconds(self.clock.seconds())
@@ -163,11 +168,11 @@ class TCPCamClientProtocol(protocol.Protocol):
     def connectionMade(self) -> None:
         """Send the request and start the timers."""
         if self.state != CONNECTING:
-            self.transport.abortConnection()  # type: ignore[union-attr]
+            self._wire.abortConnection()
             return
         self.state = RECEIVING
         if hasattr(self.transport, "bufferSize"):
-            self._readSize = self._filledSize = self.transport.bufferSize = self.readSize
+            self._readSize = self._filledSize = self._wire.bufferSize = self.readSize
         self._run(self.role.connected(self.now()))
         if self.connectionMadeCallback is not None:
             self.connectionMadeCallback(self)
@@ -197,7 +202,7 @@ class TCPCamClientProtocol(protocol.Protocol):
     def _run(self, actions: list[Any]) -> None:
         for action in actions:
             if isinstance(action, Write):
-                self.transport.write(action.head)  # type: ignore[union-attr]
+                self._wire.write(action.head)
         # A Close comes with the outcome (a time-out): _decided() aborts.
         if self.role.done and self.state == RECEIVING:
             self._decided()
@@ -228,7 +233,7 @@ class TCPCamClientProtocol(protocol.Protocol):
         self.role.hold(self.now())
         consumed.addBoth(self._released)
         if self.state == HOLDING and not self.role.peer_closed:
-            self.transport.pauseProducing()  # type: ignore[union-attr]
+            self._wire.pauseProducing()
 
     def _released(self, outcome: object) -> None:
         if self.state != HOLDING:
@@ -239,7 +244,7 @@ class TCPCamClientProtocol(protocol.Protocol):
             self._failure = outcome
             self.role.cancel(outcome.value)
         elif not self.role.peer_closed and not self.role.done:
-            self.transport.resumeProducing()  # type: ignore[union-attr]
+            self._wire.resumeProducing()
         self._drain()
         self._reschedule()
         return None
@@ -253,9 +258,9 @@ class TCPCamClientProtocol(protocol.Protocol):
             return
         self.state = CLOSING
         if self._failure is not None or self.role.error is not None:
-            self.transport.abortConnection()  # type: ignore[union-attr]
+            self._wire.abortConnection()
         else:
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            self._wire.loseConnection()
 
     def _fire(self) -> None:
         self.state = DONE
@@ -282,7 +287,7 @@ class TCPCamClientProtocol(protocol.Protocol):
             self._fire()
             return
         self.state = CLOSING
-        self.transport.abortConnection()  # type: ignore[union-attr]
+        self._wire.abortConnection()
 
     def _adaptReadSize(self, received: int) -> None:
         assert self._readSize is not None and self._filledSize is not None
@@ -292,7 +297,7 @@ class TCPCamClientProtocol(protocol.Protocol):
         else:
             size = self._filledSize
         if size != self._readSize:
-            self._readSize = self.transport.bufferSize = size  # type: ignore[union-attr]
+            self._readSize = self._wire.bufferSize = size
 
     def _reschedule(self) -> None:
         due = self.role.next_deadline()
@@ -304,7 +309,8 @@ class TCPCamClientProtocol(protocol.Protocol):
             self._timer.cancel()
         self._timer = None
         if due is not None:
-            self._timer = self.clock.callLater(max(0.0, due / 1000 - self.clock.seconds()), self._tick)
+            # In the core's milliseconds: a deadline at or before now is due now.
+            self._timer = self.clock.callLater(max(0, due - self.now()) / 1000, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
@@ -347,7 +353,7 @@ class TCPCamClientFactory(protocol.Factory):
         # Fail at once on bad options rather than at the first connection.
         self.buildProtocol(None)
 
-    def buildProtocol(self, addr: object) -> TCPCamClientProtocol:
+    def buildProtocol(self, addr: object) -> TCPCamClientProtocol:  # type: ignore[override]
         """Return a new protocol that makes one request with this factory's options."""
         proto = TCPCamClientProtocol(
             self.pin, self.frames, self.frameReceived, pauseSeconds=self.pauseSeconds,
@@ -386,7 +392,7 @@ def fetch(reactor: Any, endpoint: str | IStreamClientEndpoint, pin: str | bytes,
     """
     if isinstance(endpoint, str):
         address = address or endpoint
-        endpoint = clientFromString(reactor, endpoint)
+        endpoint = cast(IStreamClientEndpoint, clientFromString(reactor, endpoint))
     elif address is None:
         address = repr(endpoint)
     factory = TCPCamClientFactory(pin, frames, frameReceived, clock=reactor, **options)
@@ -411,7 +417,7 @@ def fetch(reactor: Any, endpoint: str | IStreamClientEndpoint, pin: str | bytes,
         if timer is not None and timer.active():
             timer.cancel()
         if timedOut:
-            failure = Failure(ConnectFailed(str(address), "timed out after %g s" % connectTimeout))
+            failure = Failure(ConnectFailed(str(address), "timed out after %g s" % (connectTimeout or 0)))
         elif failure.check(defer.CancelledError, error.ConnectingCancelledError):
             failure = Failure(defer.CancelledError())
         elif failure.check(error.ConnectError):

@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 #: Suffix of the temporary name a file has while being written.
 TEMP_SUFFIX = ".tmp"
@@ -44,7 +45,7 @@ def writeAtomically(path: str | os.PathLike[str], data: bytes, fixedName: bool =
     writeWith(path, lambda stream: stream.write(data), fixedName, makeFolder, sync)
 
 
-def writeWith(path: str | os.PathLike[str], write: Callable[[object], object], fixedName: bool = False,
+def writeWith(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], fixedName: bool = False,
               makeFolder: bool = True, sync: bool = False) -> None:
     """Like :func:`writeAtomically`, with ``write(binary stream)`` producing the content."""
     path = os.fspath(path)

@@ -10,12 +10,12 @@ EOI = b"\xff\xd9"
 EOI_SLACK = 32
 
 
-def startsLikeJpeg(frame: bytes) -> bool:
+def startsLikeJpeg(frame: bytes | memoryview) -> bool:
     """True when ``frame`` begins with the start-of-image marker."""
     return bytes(frame[:2]) == SOI
 
 
-def jpegProblem(frame: bytes) -> str | None:
+def jpegProblem(frame: bytes | memoryview) -> str | None:
     """Return why ``frame`` (bytes-like) is not a whole JPEG, or ``None`` if it is.
 
     A whole JPEG starts with the SOI marker and ends with the EOI marker

@@ -118,7 +118,7 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list:
         """Decode ``data`` and return the complete payloads it finished, as bytes."""
         self.receive_data(data)
-        frames = []
+        frames: list = []
         while True:
             frame = self.next_frame()
             if frame is None:

@@ -83,7 +83,9 @@ class Option:
                 raise ValueError(self.rule())
             return value
         if kind == "number":
-            if type(value) not in (int, float) or value != value or not self._in_range(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise ValueError(self.rule())
+            if not self._in_range(value):
                 raise ValueError(self.rule())
             return value
         if kind == "bool":

@@ -241,7 +241,7 @@ class ServerRole:
         if link is None:
             return []
         self._links.remove(link)
-        actions = []
+        actions: list = []
         session = link.session
         if session.streaming and not link.closing:
             self.counters["left"] += 1
@@ -260,7 +260,7 @@ class ServerRole:
         if ended < 0:
             return []
         self.counters["frames_captured"] += 1
-        actions = []
+        actions: list = []
         if ended:
             actions.append(Log(INFO, "frame source recovered after %s" % plural(ended, "failed frame"), "source"))
         header = encode_header(len(frame))
@@ -360,7 +360,7 @@ class ServerRole:
     # The rules.
 
     def _on_session(self, link: _Link, events: list, now: int) -> list:
-        actions = []
+        actions: list = []
         for event in events:
             if isinstance(event, Accepted):
                 link.request_deadline = None

@@ -82,7 +82,7 @@ class Session:
 
     def receive_data(self, data: bytes) -> list:
         """Take bytes from the peer; return a list of events."""
-        events = []
+        events: list = []
         if self.state not in _AWAITING:
             return events
         data = bytes(data)
@@ -151,7 +151,7 @@ class Session:
         if (
             self.state == AWAITING_PIN
             and len(self._partial) > pin_length
-            and constant_time_equal(self._partial[:pin_length], self._pin)
+            and constant_time_equal(bytes(self._partial[:pin_length]), self._pin)
         ):
             rest = self._partial[pin_length:]
             self._partial = bytearray()

@@ -94,7 +94,7 @@ class PinThrottle:
         if len(self._records) < self.max_addresses:
             return
         oldest = None
-        oldest_key = None
+        oldest_key: tuple = ()
         for address, record in self._records.items():
             key = (record[_UNTIL] > now, record[_SEEN])
             if oldest is None or key < oldest_key:

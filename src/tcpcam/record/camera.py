@@ -1,17 +1,28 @@
 """Record one camera: reconnect forever, check and store every frame, log the gaps."""
 
+from __future__ import annotations
+
 import random
 from collections import deque
-from typing import cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
-from twisted.logger import ILogObserver, Logger, LogLevel, globalLogPublisher
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IProtocol, IProtocolFactory, IReactorTime, IStreamClientEndpoint
+from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from tcpcam.common.jpeg import jpegProblem
 from tcpcam.record.endpoints import WatchedEndpoint
+
+if TYPE_CHECKING:
+    from tcpcam.client import FetchSummary, TCPCamClientFactory, TCPCamClientProtocol
+    from tcpcam.record.config import CameraConfig
+    from tcpcam.record.eventlog import EventLog
+    from tcpcam.record.storage import JpegTreeStore, MjpegHourlyStore
 
 log = Logger(namespace="tcpcam.record")
 
@@ -20,7 +31,7 @@ log = Logger(namespace="tcpcam.record")
 class _WarningsAndWorse:
     """Pass on only warnings and errors to the global log."""
 
-    def __call__(self, event):
+    def __call__(self, event: LogEvent) -> None:
         if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
             globalLogPublisher(event)
 
@@ -32,7 +43,8 @@ class _StateChangesOnly(ClientService):
                   observer=cast(ILogObserver, _WarningsAndWorse()))
 
 
-def defaultFactoryMaker(pin, frameReceived, maxFrameBytes, frameTimeout, clock):
+def defaultFactoryMaker(pin: str, frameReceived: Callable[[memoryview], object], maxFrameBytes: int,
+                        frameTimeout: float, clock: IReactorTime) -> TCPCamClientFactory:
     """Return the tcpcam client factory asking for an endless stream."""
     from tcpcam.client import TCPCamClientFactory
 
@@ -40,6 +52,17 @@ def defaultFactoryMaker(pin, frameReceived, maxFrameBytes, frameTimeout, clock):
         pin, 0, frameReceived, maxFrameBytes=maxFrameBytes, frameTimeout=frameTimeout,
         clock=clock,
     )
+
+
+#: ``(pin, frameReceived, maxFrameBytes, frameTimeout, clock)`` -> the factory of each connection.
+FactoryMaker = Callable[[str, Callable[[memoryview], object], int, float, IReactorTime], IProtocolFactory]
+
+
+class Viewer(Protocol):
+    """A live viewer of a camera, such as :class:`~tcpcam.record.web.MjpegViewer`."""
+
+    def frameAvailable(self, frame: bytes) -> None:
+        """Take one good frame."""
 
 
 class CameraRecorder(Service):
@@ -56,10 +79,12 @@ class CameraRecorder(Service):
     #: Seconds of frame times that the frame rate is computed over.
     fpsWindow = 5.0
 
-    def __init__(self, camera, endpoint, store, events, reactor,
-                 backoffInitial=1.0, backoffMax=60.0, factoryMaker=defaultFactoryMaker):
+    def __init__(self, camera: CameraConfig, endpoint: IStreamClientEndpoint,
+                 store: JpegTreeStore | MjpegHourlyStore, events: EventLog, reactor: IReactorTime,
+                 backoffInitial: float = 1.0, backoffMax: float = 60.0,
+                 factoryMaker: FactoryMaker = defaultFactoryMaker) -> None:
         self.camera = camera
-        self.name = camera.name
+        self.setName(camera.name)
         self.endpoint = endpoint
         self.store = store
         self.events = events
@@ -78,43 +103,43 @@ class CameraRecorder(Service):
         self.connectFailures = 0
         self.droppedFrames = 0
         self.diskErrors = 0
-        self.latest = None
-        self.lastFrameTime = None
-        self.lastReason = None
-        self._times = deque(maxlen=256)
-        self._viewers = set()
+        self.latest: bytes | None = None
+        self.lastFrameTime: float | None = None
+        self.lastReason: str | None = None
+        self._times: deque[float] = deque(maxlen=256)
+        self._viewers: set[Viewer] = set()
         self._fruitlessSessions = 0
         self._sessionStart = 0
         self._sessionBad = 0
         self._diskFailing = False
         self._nextDiskAttempt = 0.0
         self._eventsFailing = False
-        self._client = None
+        self._client: _StateChangesOnly | None = None
 
     @property
-    def reconnects(self):
+    def reconnects(self) -> int:
         """Connections made after the first one."""
         return max(0, self.connects - 1)
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         """True while a connection to the camera is up."""
         return self.state == "connected"
 
-    def addViewer(self, viewer):
+    def addViewer(self, viewer: Viewer) -> None:
         """Call ``viewer.frameAvailable(frame)`` with each good frame from now on."""
         self._viewers.add(viewer)
 
-    def removeViewer(self, viewer):
+    def removeViewer(self, viewer: Viewer) -> None:
         """Stop handing frames to ``viewer``."""
         self._viewers.discard(viewer)
 
     @property
-    def viewers(self):
+    def viewers(self) -> int:
         """How many live viewers are attached."""
         return len(self._viewers)
 
-    def fps(self):
+    def fps(self) -> float:
         """Frames per second over the last :attr:`fpsWindow` seconds."""
         now = self._reactor.seconds()
         recent = [t for t in list(self._times) if t > now - self.fpsWindow]
@@ -122,7 +147,7 @@ class CameraRecorder(Service):
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
-    def status(self):
+    def status(self) -> dict[str, Any]:
         """The camera's state as a JSON-ready dict."""
         now = self._reactor.seconds()
         return {
@@ -145,7 +170,7 @@ class CameraRecorder(Service):
             "viewers": self.viewers,
         }
 
-    def startService(self):
+    def startService(self) -> None:
         """Start connecting."""
         Service.startService(self)
         self.state = "connecting"
@@ -160,7 +185,7 @@ class CameraRecorder(Service):
         )
         self._client.startService()
 
-    def stopService(self):
+    def stopService(self) -> Deferred[None] | None:
         """Disconnect, then close the store; the Deferred fires when both are done."""
         Service.stopService(self)
         if self._client is None:
@@ -168,7 +193,7 @@ class CameraRecorder(Service):
             return None
         stopping = self._client.stopService()
 
-        def closeStore(result):
+        def closeStore(result: None | Failure) -> None | Failure:
             self.state = "stopped"
             try:
                 self.store.close()
@@ -179,12 +204,12 @@ class CameraRecorder(Service):
 
         return stopping.addBoth(closeStore)
 
-    def _retryDelay(self, attempt):
+    def _retryDelay(self, attempt: int) -> float:
         # Sessions that ended before any frame count as failed attempts too,
         # so a camera that accepts and hangs up at once is backed off as well.
         return self._policy(attempt + self._fruitlessSessions)
 
-    def _connectionMade(self, protocol):
+    def _connectionMade(self, protocol: IProtocol) -> None:
         self.state = "connected"
         self.connects += 1
         self._sessionStart = self.frames
@@ -193,9 +218,9 @@ class CameraRecorder(Service):
             log.info("camera {name}: connected to {endpoint}",
                      name=self.name, endpoint=self.endpoint)
         self._event("connect", endpoint=repr(self.endpoint))
-        protocol.finished.addBoth(self._connectionEnded)
+        cast("TCPCamClientProtocol", protocol).finished.addBoth(self._connectionEnded)
 
-    def _connectionEnded(self, result):
+    def _connectionEnded(self, result: FetchSummary | Failure) -> None:
         frames = self.frames - self._sessionStart
         if not self.running:
             reason = "the recorder stopped"
@@ -217,7 +242,7 @@ class CameraRecorder(Service):
             log.info("camera {name}: stopped after {frames} frames", name=self.name, frames=frames)
         self._event("disconnect", reason=reason, frames=frames, bad_frames=self._sessionBad)
 
-    def _connectFailed(self, failure):
+    def _connectFailed(self, failure: Failure) -> None:
         self.connectFailures += 1
         reason = failure.getErrorMessage() or failure.type.__name__
         if self.state != "unreachable" or reason != self.lastReason:
@@ -229,8 +254,9 @@ class CameraRecorder(Service):
         self.state = "unreachable"
         self.lastReason = reason
 
-    def _frameReceived(self, view):
-        problem = jpegProblem(view)
+    def _frameReceived(self, view: memoryview) -> None:
+        frame = bytes(view)
+        problem = jpegProblem(frame)
         if problem is not None:
             self.badFrames += 1
             self._sessionBad += 1
@@ -245,7 +271,6 @@ class CameraRecorder(Service):
                      " connections that ended before any", name=self.name,
                      endpoint=self.endpoint, count=self._fruitlessSessions)
         now = self._reactor.seconds()
-        frame = bytes(view)
         seq = self.frames
         self.frames += 1
         self.bytes += len(frame)
@@ -256,7 +281,7 @@ class CameraRecorder(Service):
         for viewer in list(self._viewers):
             viewer.frameAvailable(frame)
 
-    def _store(self, frame, now, seq):
+    def _store(self, frame: bytes, now: float, seq: int) -> None:
         if self._diskFailing and now < self._nextDiskAttempt:
             self.droppedFrames += 1
             return
@@ -280,7 +305,7 @@ class CameraRecorder(Service):
                      name=self.name, dropped=self.droppedFrames)
             self._event("disk_ok", dropped_frames=self.droppedFrames)
 
-    def _event(self, event, **fields):
+    def _event(self, event: str, **fields: object) -> None:
         try:
             self.events.append(event, **fields)
         except OSError as error:
@@ -294,7 +319,7 @@ class CameraRecorder(Service):
             log.info("camera {name}: writing {path} again", name=self.name, path=self.events.path)
 
 
-def _describe(error):
+def _describe(error: OSError) -> str:
     if error.strerror:
         return "%s (%s)" % (error.strerror, error.filename) if error.filename else error.strerror
     return str(error)

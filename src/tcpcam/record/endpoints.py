@@ -1,7 +1,12 @@
 """Client endpoints for the recorder: one that reports failed attempts, one that waits."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import IProtocol, IProtocolFactory, IStreamClientEndpoint
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 
@@ -12,21 +17,21 @@ class WatchedEndpoint:
     The failure still reaches the caller (ClientService, which retries).
     """
 
-    def __init__(self, endpoint, onFailure):
+    def __init__(self, endpoint: IStreamClientEndpoint, onFailure: Callable[[Failure], object]) -> None:
         self._endpoint = endpoint
         self._onFailure = onFailure
 
-    def connect(self, protocolFactory):
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
         """Connect through the wrapped endpoint."""
         connecting = self._endpoint.connect(protocolFactory)
 
-        def failed(failure):
+        def failed(failure: Failure) -> Failure:
             self._onFailure(failure)
             return failure
 
         return connecting.addErrback(failed)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return repr(self._endpoint)
 
 
@@ -38,25 +43,25 @@ class LaterEndpoint:
     the endpoint that reaches it is known once it listens.
     """
 
-    def __init__(self, description):
+    def __init__(self, description: str) -> None:
         self.description = description
-        self._endpoint = None
-        self._waiting = []
+        self._endpoint: IStreamClientEndpoint | None = None
+        self._waiting: list[Deferred[IStreamClientEndpoint]] = []
 
-    def resolve(self, endpoint):
+    def resolve(self, endpoint: IStreamClientEndpoint) -> None:
         """Use ``endpoint`` from now on, and for the connects already waiting."""
         self._endpoint = endpoint
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             d.callback(endpoint)
 
-    def connect(self, protocolFactory):
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
         """Connect through the resolved endpoint, once there is one."""
         if self._endpoint is not None:
             return self._endpoint.connect(protocolFactory)
-        d = Deferred(lambda d: self._waiting.remove(d))
+        d: Deferred[IStreamClientEndpoint] = Deferred(lambda d: self._waiting.remove(d))
         self._waiting.append(d)
         return d.addCallback(lambda endpoint: endpoint.connect(protocolFactory))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.description

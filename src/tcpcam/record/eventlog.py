@@ -1,8 +1,12 @@
 """The per-camera ``events.jsonl``: one JSON line per connect, disconnect and bad frame."""
 
+from __future__ import annotations
+
 import json
 import os
 import time
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 
 class EventLog:
@@ -22,16 +26,16 @@ class EventLog:
     #: Size at which the log is rotated to ``PATH.1``.
     maxBytes = 16 * 1024 * 1024
 
-    def __init__(self, path, clock=time.time, maxBytes=None):
+    def __init__(self, path: str, clock: Callable[[], float] = time.time, maxBytes: int | None = None) -> None:
         self.path = path
         self._clock = clock
         if maxBytes is not None:
             self.maxBytes = maxBytes
 
-    def append(self, event, **fields):
+    def append(self, event: str, **fields: object) -> dict[str, object]:
         """Write one event line; returns the dict written."""
         now = self._clock()
-        record = {"time": _isoTime(now), "ts": round(now, 3), "event": event}
+        record: dict[str, object] = {"time": _isoTime(now), "ts": round(now, 3), "event": event}
         record.update(fields)
         line = json.dumps(record, sort_keys=False) + "\n"
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -48,7 +52,7 @@ class EventLog:
                 raise
         return record
 
-    def _rotateIfFull(self):
+    def _rotateIfFull(self) -> None:
         try:
             size = os.path.getsize(self.path)
         except FileNotFoundError:
@@ -57,14 +61,14 @@ class EventLog:
             os.replace(self.path, self.path + ".1")
 
 
-def _truncateQuietly(handle, size):
+def _truncateQuietly(handle: BinaryIO, size: int) -> None:
     try:
         handle.truncate(size)
     except (OSError, ValueError):
         pass
 
 
-def _isoTime(when):
+def _isoTime(when: float) -> str:
     local = time.localtime(when)
     offset = local.tm_gmtoff or 0
     sign = "+" if offset >= 0 else "-"
@@ -75,7 +79,7 @@ def _isoTime(when):
     )
 
 
-def readEvents(path):
+def readEvents(path: str) -> list[dict[str, Any]]:
     """Return the events of an ``events.jsonl`` file as a list of dicts."""
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]

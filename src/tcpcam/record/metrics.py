@@ -1,7 +1,18 @@
 """Prometheus metrics of the recorder, read from the cameras at each scrape."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from twisted.web.resource import IResource
+
+    from tcpcam.record.service import RecorderService
 
 #: (metric name, help, kind, status key) for each per-camera metric.
 _METRICS = (
@@ -24,10 +35,10 @@ _METRICS = (
 class RecorderCollector:
     """A prometheus_client collector over a recorder's cameras."""
 
-    def __init__(self, recorder):
+    def __init__(self, recorder: RecorderService) -> None:
         self.recorder = recorder
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         """Yield one metric family per metric, one sample per camera."""
         statuses = {name: camera.status() for name, camera in list(self.recorder.cameras.items())}
         for name, documentation, kind, key in _METRICS:
@@ -40,7 +51,7 @@ class RecorderCollector:
             yield family
 
 
-def metricsResource(recorder):
+def metricsResource(recorder: RecorderService) -> IResource:
     """Return the twisted.web resource serving the recorder's metrics."""
     from prometheus_client.twisted import MetricsResource
 

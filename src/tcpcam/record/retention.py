@@ -10,6 +10,7 @@ from twisted.application.service import Service
 from twisted.internet import task, threads
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from tcpcam.common.atomic import isTemporary, removeQuietly
 from tcpcam.record.layout import isDayName
@@ -26,7 +27,7 @@ def dayFolders(root: str) -> dict[str, list[str]]:
     Recordings are the files in those folders; events.jsonl and anything
     else are left alone.
     """
-    days = {}
+    days: dict[str, list[str]] = {}
     for camera in _entries(root):
         if not camera.is_dir(follow_symlinks=False):
             continue
@@ -117,11 +118,11 @@ class RetentionService(Service):
         self.maxBytes = maxBytes
         self._openPaths = openPaths
         self._reactor = reactor
-        self._loop = None
-        self._running = None
+        self._loop: task.LoopingCall | None = None
+        self._running: Deferred[tuple[int, int]] | None = None
         self.passes = 0
 
-    def startService(self):
+    def startService(self) -> None:
         """Start the periodic passes."""
         Service.startService(self)
         if not (self.keepDays or self.maxBytes):
@@ -130,23 +131,23 @@ class RetentionService(Service):
         self._loop.clock = self._reactor
         self._loop.start(self.interval, now=True)
 
-    def stopService(self):
+    def stopService(self) -> Deferred[None] | None:
         """Stop the passes; the Deferred fires once a pass in progress ends."""
         Service.stopService(self)
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         if self._running is None:
             return None
-        waiting = Deferred()
+        waiting: Deferred[None] = Deferred()
 
-        def passEnded(result):
+        def passEnded(result: tuple[int, int] | Failure) -> tuple[int, int] | Failure:
             waiting.callback(None)
             return result
 
         self._running.addBoth(passEnded)
         return waiting
 
-    def runOnce(self):
+    def runOnce(self) -> Deferred[tuple[int, int]]:
         """Run one pass in the reactor's thread pool; returns its Deferred."""
         if self._running is not None:
             return self._running
@@ -156,7 +157,7 @@ class RetentionService(Service):
             tuple(self._openPaths()),
         )
 
-        def done(result):
+        def done(result: tuple[int, int]) -> tuple[int, int]:
             self._running = None
             self.passes += 1
             deleted, freed = result
@@ -165,7 +166,7 @@ class RetentionService(Service):
                          deleted=deleted, mb=freed / 1e6, root=self.root)
             return result
 
-        def failed(failure):
+        def failed(failure: Failure) -> tuple[int, int]:
             self._running = None
             log.failure("retention: pass over {root} failed", failure, root=self.root)
             return (0, 0)

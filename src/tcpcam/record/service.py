@@ -1,17 +1,24 @@
 """The whole recorder as one Twisted service, built from a RecorderConfig."""
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
 
-from tcpcam.record.camera import CameraRecorder, defaultFactoryMaker
+from tcpcam.record.camera import CameraRecorder, FactoryMaker, defaultFactoryMaker
 from tcpcam.record.endpoints import LaterEndpoint
 from tcpcam.record.eventlog import EventLog
 from tcpcam.record.retention import RetentionService
 from tcpcam.record.simulated import SimulatedCamera
 from tcpcam.record.storage import makeStore
+
+if TYPE_CHECKING:
+    from tcpcam.record.config import RecorderConfig
+    from tcpcam.record.web import WebService
 
 log = Logger(namespace="tcpcam.record")
 
@@ -25,12 +32,12 @@ class RecorderService(MultiService):
     and closes its file), then the simulated camera and the live view.
     """
 
-    def __init__(self, config, reactor, factoryMaker=defaultFactoryMaker):
+    def __init__(self, config: RecorderConfig, reactor: Any, factoryMaker: FactoryMaker = defaultFactoryMaker) -> None:
         MultiService.__init__(self)
         self.config = config
-        self.cameras = {}
-        self.simulated = None
-        self.web = None
+        self.cameras: dict[str, CameraRecorder] = {}
+        self.simulated: SimulatedCamera | None = None
+        self.web: WebService | None = None
         self._reactor = reactor
         if config.web is not None:
             from tcpcam.record.web import WebService
@@ -57,11 +64,11 @@ class RecorderService(MultiService):
             config.out, config.keepDays, config.maxBytes, self.openPaths, reactor)
         self.retention.setServiceParent(self)
 
-    def openPaths(self):
+    def openPaths(self) -> list[str]:
         """Files being written right now (kept safe from retention)."""
         return [path for camera in self.cameras.values() for path in camera.store.openPaths]
 
-    def describe(self):
+    def describe(self) -> str:
         """One line saying what is recorded where: the recorder's first log line."""
         config = self.config
         where = "%s (%s)" % (os.path.abspath(config.out), config.format)
@@ -72,7 +79,7 @@ class RecorderService(MultiService):
         return "recording %d camera%s (%s) into %s" % (
             len(config.cameras), "" if len(config.cameras) == 1 else "s", names, where)
 
-    def status(self):
+    def status(self) -> dict[str, Any]:
         """The recorder's state as a JSON-ready dict (the live view's /status.json)."""
         return {
             "recording": {

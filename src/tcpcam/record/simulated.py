@@ -4,9 +4,21 @@ It listens on a loopback port chosen by the system, so a recorder started
 with no camera has real JPEG frames to record and show within seconds.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
 from twisted.application.service import Service
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
+from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+if TYPE_CHECKING:
+    from tcpcam.record.endpoints import LaterEndpoint
+    from tcpcam.server import TCPCamServerFactory
 
 log = Logger(namespace="tcpcam.record")
 
@@ -25,15 +37,15 @@ class SimulatedCamera(Service):
     #: Seconds between frames.
     interval = 0.2
 
-    def __init__(self, reactor, pin, endpoint):
+    def __init__(self, reactor: Any, pin: str, endpoint: LaterEndpoint) -> None:
         self._reactor = reactor
         self.pin = pin
         self.endpoint = endpoint
-        self.port = None
-        self._factory = None
-        self._listening = None
+        self.port: IListeningPort | None = None
+        self._factory: TCPCamServerFactory | None = None
+        self._listening: Deferred[IListeningPort] | None = None
 
-    def startService(self):
+    def startService(self) -> None:
         """Start listening."""
         from tcpcam.server import TCPCamServerFactory
         from tcpcam.server.sources import sourceFromSpec
@@ -45,18 +57,18 @@ class SimulatedCamera(Service):
         self._listening = serverFromString(self._reactor, self.listen).listen(self._factory)
         self._listening.addCallbacks(self._listened, self._failed)
 
-    def _listened(self, port):
+    def _listened(self, port: IListeningPort) -> None:
         self.port = port
-        address = port.getHost()
+        address = cast(IPv4Address, port.getHost())
         self.endpoint.description = "tcp:host=%s:port=%d (built-in simulated camera)" % (
             address.host, address.port)
         self.endpoint.resolve(TCP4ClientEndpoint(self._reactor, address.host, address.port))
 
-    def _failed(self, failure):
+    def _failed(self, failure: Failure) -> None:
         log.failure("the built-in simulated camera cannot listen on {listen}", failure,
                     listen=self.listen)
 
-    def stopService(self):
+    def stopService(self) -> Deferred[None] | None:
         """Stop listening and drop the simulated camera's clients."""
         Service.stopService(self)
         if self.port is None:

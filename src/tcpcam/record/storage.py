@@ -8,7 +8,7 @@ half. Both raise OSError on disk errors, after cleaning up after themselves.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import BinaryIO
 
 from tcpcam.common.atomic import writeAtomically
 from tcpcam.record.layout import dayName, hourFileName, pictureName
@@ -56,12 +56,12 @@ class MjpegHourlyStore:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self._path: str | None = None
-        self._handle: Any = None
+        self._handle: BinaryIO | None = None
 
     @property
     def openPaths(self) -> tuple[str, ...]:
         """The file being appended to, if any."""
-        return (self._path,) if self._handle is not None else ()
+        return (self._path,) if self._handle is not None and self._path is not None else ()
 
     def write(self, frame: bytes, when: float, seq: int) -> str:
         """Append ``frame`` to the file of its hour; return that file's path."""

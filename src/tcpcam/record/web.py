@@ -6,19 +6,29 @@ Assistant); ``/NAME/latest.jpg`` the newest frame; ``/status.json`` the state
 of every camera; ``/metrics`` the Prometheus metrics.
 """
 
+from __future__ import annotations
+
 import html
 import json
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IListeningPort, IPushProducer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import pages
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
 from tcpcam.record.metrics import metricsResource
+
+if TYPE_CHECKING:
+    from tcpcam.record.camera import CameraRecorder
+    from tcpcam.record.service import RecorderService
 
 log = Logger(namespace="tcpcam.record")
 
@@ -37,16 +47,16 @@ class MjpegViewer:
     at most one frame, and the camera never waits for it.
     """
 
-    def __init__(self, request, camera):
+    def __init__(self, request: Request, camera: CameraRecorder) -> None:
         self.request = request
         self.camera = camera
         self.sent = 0
         self.skipped = 0
         self._paused = False
-        self._pending = None
+        self._pending: bytes | None = None
         self._done = False
 
-    def start(self):
+    def start(self) -> None:
         """Attach to the camera and send its newest frame at once."""
         self.request.registerProducer(self, True)
         self.camera.addViewer(self)
@@ -54,7 +64,7 @@ class MjpegViewer:
         if self.camera.latest is not None:
             self.frameAvailable(self.camera.latest)
 
-    def frameAvailable(self, frame):
+    def frameAvailable(self, frame: bytes) -> None:
         """Send ``frame``, or keep it as the one to send when the viewer catches up."""
         if self._done:
             return
@@ -65,39 +75,39 @@ class MjpegViewer:
             return
         self._send(frame)
 
-    def _send(self, frame):
+    def _send(self, frame: bytes) -> None:
         self.request.write(
             b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, len(frame)))
         self.request.write(frame)
         self.request.write(b"\r\n")
         self.sent += 1
 
-    def pauseProducing(self):
+    def pauseProducing(self) -> None:
         """The connection is full: hold frames back."""
         self._paused = True
 
-    def resumeProducing(self):
+    def resumeProducing(self) -> None:
         """The connection has room: send the frame kept back, if any."""
         self._paused = False
         frame, self._pending = self._pending, None
         if frame is not None and not self._done:
             self._send(frame)
 
-    def stopProducing(self):
+    def stopProducing(self) -> None:
         """The connection is going away."""
         self._detach()
 
-    def close(self):
+    def close(self) -> None:
         """End the stream (the recorder is stopping)."""
         if not self._done:
             self._detach()
             self.request.unregisterProducer()
             self.request.finish()
 
-    def _finished(self, result):
+    def _finished(self, result: None | Failure) -> None:
         self._detach()
 
-    def _detach(self):
+    def _detach(self) -> None:
         self._done = True
         self._pending = None
         self.camera.removeViewer(self)
@@ -110,18 +120,18 @@ class StreamResource(Resource):
     #: Viewers one camera serves at once; more get 503 Service Unavailable.
     maxViewers = 64
 
-    def __init__(self, camera, streams):
+    def __init__(self, camera: CameraRecorder, streams: set[MjpegViewer]) -> None:
         Resource.__init__(self)
         self.camera = camera
         self._streams = streams
 
-    def render_HEAD(self, request):
+    def render_HEAD(self, request: Request) -> bytes:
         """Only the headers: a HEAD request gets no stream."""
         request.setHeader(b"content-type", b"multipart/x-mixed-replace; boundary=" + BOUNDARY)
         request.setHeader(b"cache-control", _NO_CACHE)
         return b""
 
-    def render_GET(self, request):
+    def render_GET(self, request: Request) -> bytes | int:
         """Start streaming to this viewer."""
         if self.camera.viewers >= self.maxViewers:
             request.setResponseCode(503)
@@ -142,11 +152,11 @@ class LatestResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, camera):
+    def __init__(self, camera: CameraRecorder) -> None:
         Resource.__init__(self)
         self.camera = camera
 
-    def render_GET(self, request):
+    def render_GET(self, request: Request) -> bytes:
         """Return the newest frame."""
         request.setHeader(b"cache-control", _NO_CACHE)
         frame = self.camera.latest
@@ -164,11 +174,11 @@ class StatusResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, recorder):
+    def __init__(self, recorder: RecorderService) -> None:
         Resource.__init__(self)
         self.recorder = recorder
 
-    def render_GET(self, request):
+    def render_GET(self, request: Request) -> bytes:
         """Return the state as JSON."""
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", _NO_CACHE)
@@ -180,11 +190,11 @@ class IndexPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, recorder):
+    def __init__(self, recorder: RecorderService) -> None:
         Resource.__init__(self)
         self.recorder = recorder
 
-    def render_GET(self, request):
+    def render_GET(self, request: Request) -> bytes:
         """Return the page."""
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         cards = "".join(
@@ -195,7 +205,7 @@ class IndexPage(Resource):
 class _Folder(Resource):
     """A resource whose unknown children are a plain 404 page."""
 
-    def getChild(self, path, request):
+    def getChild(self, path: bytes, request: IRequest) -> IResource:
         """Any child not put here does not exist."""
         return pages.notFound()
 
@@ -203,7 +213,7 @@ class _Folder(Resource):
 class LiveView(_Folder):
     """The root resource of the live view."""
 
-    def __init__(self, recorder, streams):
+    def __init__(self, recorder: RecorderService, streams: set[MjpegViewer]) -> None:
         _Folder.__init__(self)
         self.putChild(b"", IndexPage(recorder))
         self.putChild(b"status.json", StatusResource(recorder))
@@ -218,15 +228,15 @@ class LiveView(_Folder):
 class WebService(Service):
     """Serve the live view on a server endpoint string such as ``tcp:8080``."""
 
-    def __init__(self, description, recorder, reactor):
+    def __init__(self, description: str, recorder: RecorderService, reactor: Any) -> None:
         self.description = description
         self.recorder = recorder
         self._reactor = reactor
-        self.streams = set()
-        self.port = None
-        self.url = None
+        self.streams: set[MjpegViewer] = set()
+        self.port: IListeningPort | None = None
+        self.url: str | None = None
 
-    def startService(self):
+    def startService(self) -> None:
         """Start listening; logs the address to open in a browser."""
         Service.startService(self)
         site = Site(LiveView(self.recorder, self.streams))
@@ -234,7 +244,7 @@ class WebService(Service):
         listening = serverFromString(self._reactor, self.description).listen(site)
         listening.addCallbacks(self._listened, self._failed)
 
-    def _listened(self, port):
+    def _listened(self, port: IListeningPort) -> None:
         self.port = port
         address = port.getHost()
         host = getattr(address, "host", None)
@@ -245,11 +255,11 @@ class WebService(Service):
         self.url = "http://%s:%d/" % (host, getattr(address, "port", 0))
         log.info("live view on {url}", url=self.url)
 
-    def _failed(self, failure):
+    def _failed(self, failure: Failure) -> None:
         log.error("live view: cannot listen on {description}: {error}; recording goes on without it",
                   description=self.description, error=failure.getErrorMessage())
 
-    def stopService(self):
+    def stopService(self) -> Deferred[None] | None:
         """End every stream and stop listening."""
         Service.stopService(self)
         for viewer in list(self.streams):

@@ -16,7 +16,7 @@ the role what happens and carries out the actions it returns.
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
@@ -132,7 +132,7 @@ class TCPCamServerFactory(Factory):
     connections have topic ``"refused"`` and ``"rejected"``).
     """
 
-    protocol = TCPCamServerProtocol
+    protocol = TCPCamServerProtocol  # type: ignore[assignment]
     log = Logger()
     noisy = False
 
@@ -151,7 +151,7 @@ class TCPCamServerFactory(Factory):
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
-            reactor = global_reactor  # type: ignore[assignment]
+            reactor = global_reactor
         if interval < 0:
             raise ValueError("interval must be 0 or more, not %r" % (interval,))
         self.source = source
@@ -226,9 +226,10 @@ class TCPCamServerFactory(Factory):
         while queue:
             action = queue.pop(0)
             if isinstance(action, Write):
-                action.conn.transport.writeSequence((action.head, action.payload))  # type: ignore[attr-defined]
+                parts = [action.head] if action.payload is None else [action.head, action.payload]
+                cast(TCPCamServerProtocol, action.conn).transport.writeSequence(parts)
             elif isinstance(action, Close):
-                action.conn.close(action.abort)  # type: ignore[attr-defined]
+                cast(TCPCamServerProtocol, action.conn).close(action.abort)
             elif isinstance(action, Capture):
                 queue.extend(self._startCapture(action.ticket))
             elif isinstance(action, CancelCapture):
@@ -254,8 +255,8 @@ class TCPCamServerFactory(Factory):
         self._timer = None
         self._timerAt = due
         if due is not None:
-            delay = max(0.0, due / 1000 - self.reactor.seconds())
-            self._timer = self.reactor.callLater(delay, self._tick)
+            # In the core's milliseconds: a deadline at or before now is due now.
+            self._timer = self.reactor.callLater(max(0, due - self.now()) / 1000, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
@@ -296,9 +297,10 @@ class TCPCamServerFactory(Factory):
 
     def _captureFailed(self, ticket: int, failure: Failure) -> list[Any]:
         expected = failure.check(FrameUnavailable, TimeoutError, defer.TimeoutError) is not None
-        reason = failure.getErrorMessage() or failure.type.__name__  # type: ignore[union-attr]
+        kind = failure.type.__name__ if failure.type is not None else "error"
+        reason = failure.getErrorMessage() or kind
         if not expected:
-            reason = "%s: %s" % (failure.type.__name__, reason)  # type: ignore[union-attr]
+            reason = "%s: %s" % (kind, reason)
             self._failure = failure
         actions = self.role.capture_failed(ticket, reason, self.now(), unexpected=not expected)
         if not any(isinstance(action, Log) for action in actions):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import IService
 from twisted.internet.endpoints import clientFromString, serverFromString
@@ -93,4 +93,4 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     assert options.config is not None
     recorder = RecorderService(options.config, reactor)
     log.info("{what}", what=recorder.describe())
-    return recorder
+    return cast(IService, recorder)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.application import strports
 from twisted.application.service import IService
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.python import usage
 
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
@@ -24,8 +25,8 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         """Check every value and build the source now, so that a bad one is one usage line."""
         try:
-            self.values: dict[str, Any] = checkedValues(textsFromTwisted(self, OPTIONS))
-            self.source = sourceFromSpec(self.values["source"])
+            self.checked: dict[str, Any] = checkedValues(textsFromTwisted(self, OPTIONS))
+            self.source = sourceFromSpec(self.checked["source"])
         except ValueError as error:
             raise usage.UsageError(str(error)) from None
 
@@ -33,7 +34,7 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     """The listening service for parsed :class:`Options`."""
     try:
-        factory = buildFactory(options.values, source=options.source)
+        factory = buildFactory(options.checked, source=options.source)
     except ValueError as error:
         raise usage.UsageError(str(error)) from None
-    return strports.service(options.values["listen"], factory)
+    return cast(IService, strports.service(options.checked["listen"], cast(IProtocolFactory, factory)))

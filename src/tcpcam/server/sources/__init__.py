@@ -7,9 +7,15 @@ a callable ``(argument, reactor) -> IFrameSource``, where ``argument`` is the
 text after the first colon (``""`` if none).
 """
 
+from __future__ import annotations
+
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from tcpcam.server.sources.base import FrameUnavailable, IFrameSource, SourceSpecError
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
 
 __all__ = ["DEFAULT_SPEC", "ENTRY_POINT_GROUP", "FrameUnavailable", "IFrameSource", "SourceSpecError",
            "builtinSources", "sourceFromSpec"]
@@ -20,7 +26,7 @@ DEFAULT_SPEC = "pattern"
 ENTRY_POINT_GROUP = "tcpcam.server.sources"
 
 
-def _hello(argument, reactor):
+def _hello(argument: str, reactor: IReactorTime | None) -> IFrameSource:
     from tcpcam.server.sources.files import HelloSource
 
     if argument:
@@ -28,31 +34,31 @@ def _hello(argument, reactor):
     return HelloSource()
 
 
-def _needPath(name, argument):
+def _needPath(name: str, argument: str) -> str:
     if not argument:
         raise SourceSpecError("%s source needs a path, as in %s:PATH" % (name, name))
     return argument
 
 
-def _jpeg(argument, reactor):
+def _jpeg(argument: str, reactor: IReactorTime | None) -> IFrameSource:
     from tcpcam.server.sources.files import JpegFileSource
 
     return JpegFileSource(_needPath("jpeg", argument))
 
 
-def _dir(argument, reactor):
+def _dir(argument: str, reactor: IReactorTime | None) -> IFrameSource:
     from tcpcam.server.sources.files import DirectorySource
 
     return DirectorySource(_needPath("dir", argument))
 
 
-def _pattern(argument, reactor):
+def _pattern(argument: str, reactor: IReactorTime | None) -> IFrameSource:
     from tcpcam.server.sources.pattern import PatternSource, parseSize
 
     return PatternSource(parseSize(argument))
 
 
-def _replay(argument, reactor):
+def _replay(argument: str, reactor: IReactorTime | None) -> IFrameSource:
     from tcpcam.server.sources.replay import ReplaySource
 
     return ReplaySource(_needPath("replay", argument), reactor)
@@ -67,19 +73,19 @@ _BUILTIN = {
 }
 
 
-def builtinSources():
+def builtinSources() -> list[str]:
     """The built-in specs' usage forms, such as ``jpeg:PATH``."""
     return [usage for _, usage in _BUILTIN.values()]
 
 
-def _entryPoints():
+def _entryPoints() -> list[metadata.EntryPoint]:
     try:
         return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
     except Exception:  # noqa: BLE001 - broken metadata must not stop the built-in sources
         return []
 
 
-def sourceFromSpec(spec, reactor=None):
+def sourceFromSpec(spec: str | None, reactor: IReactorTime | None = None) -> IFrameSource:
     """Build the :class:`IFrameSource` named by ``spec``, such as ``"dir:/srv/pictures"``.
 
     ``reactor`` is handed to sources that need a clock (default: the global
@@ -100,7 +106,7 @@ def sourceFromSpec(spec, reactor=None):
         % (name, ", ".join(builtinSources()), "".join(", " + other for other in installed)))
 
 
-def _fromEntryPoint(entryPoint, argument, reactor):
+def _fromEntryPoint(entryPoint: metadata.EntryPoint, argument: str, reactor: IReactorTime | None) -> IFrameSource:
     try:
         factory = entryPoint.load()
     except Exception as error:  # noqa: BLE001 - any import error becomes one line

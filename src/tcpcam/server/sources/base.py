@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from zope.interface import Interface
 
 from tcpcam.common.jpeg import startsLikeJpeg
 from tcpcam.core.limits import MAX_FRAME_BYTES
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 #: Largest frame a built-in source hands out: what a client accepts by default.
 MAX_SOURCE_FRAME_BYTES = MAX_FRAME_BYTES
@@ -14,7 +19,7 @@ MAX_SOURCE_FRAME_BYTES = MAX_FRAME_BYTES
 class IFrameSource(Interface):
     """Something that produces frames (usually JPEG pictures) for a server."""
 
-    def nextFrame():  # type: ignore[misc]  # zope.interface methods have no self
+    def nextFrame() -> bytes | Deferred[bytes]:
         """Return the next frame as bytes, or a Deferred that fires with them.
 
         The server asks for a frame only when a client can take one, and

@@ -1,5 +1,7 @@
 """Sources from fixed data: ``hello``, ``jpeg:PATH`` and ``dir:PATH``."""
 
+from __future__ import annotations
+
 import os
 
 from zope.interface import implementer
@@ -16,7 +18,7 @@ class HelloSource:
 
     payload = b"Hello World"
 
-    def nextFrame(self):
+    def nextFrame(self) -> bytes:
         """Return ``Hello World``."""
         return self.payload
 
@@ -25,19 +27,19 @@ class HelloSource:
 class JpegFileSource:
     """One JPEG file, read once and sent as every frame (the original's sample)."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         try:
             self.payload = readJpeg(path)
         except FrameUnavailable as error:
             raise SourceSpecError("jpeg source: %s" % (error,)) from None
         self.path = path
 
-    def nextFrame(self):
+    def nextFrame(self) -> bytes:
         """Return the file's bytes."""
         return self.payload
 
 
-def listJpegs(path):
+def listJpegs(path: str) -> list[str]:
     """Names of the JPEG files in the folder ``path``, in name order."""
     return sorted(
         name for name in os.listdir(path)
@@ -54,7 +56,7 @@ class DirectorySource:
     frame.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         try:
             names = listJpegs(path)
         except OSError as error:
@@ -65,7 +67,7 @@ class DirectorySource:
         self._names = names
         self._position = 0
 
-    def nextFrame(self):
+    def nextFrame(self) -> bytes:
         """Return the next picture's bytes."""
         if self._position >= len(self._names):
             self._position = 0

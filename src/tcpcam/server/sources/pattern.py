@@ -1,11 +1,18 @@
 """``pattern[:SIZE]``: a synthetic camera drawing a moving test card with Pillow."""
 
+from __future__ import annotations
+
 import datetime
 import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
 from tcpcam.server.sources.base import IFrameSource, SourceSpecError
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont, ImageFont
 
 #: The original firmware's frame sizes, by the names it used.
 FRAME_SIZES = {
@@ -32,7 +39,7 @@ _BARS = ((192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0),
          (192, 0, 192), (192, 0, 0), (0, 0, 192), (16, 16, 16))
 
 
-def parseSize(text):
+def parseSize(text: str) -> tuple[int, int]:
     """``"VGA"``, ``"640x480"`` or ``""`` (the default) -> ``(width, height)``."""
     if not text:
         return DEFAULT_SIZE
@@ -52,7 +59,7 @@ def parseSize(text):
     return size
 
 
-def _font(pixels):
+def _font(pixels: int) -> FreeTypeFont | ImageFont:
     from PIL import ImageFont
 
     try:
@@ -69,7 +76,8 @@ class PatternSource:
     ``clock`` returns the time to draw (a ``datetime``); it defaults to now.
     """
 
-    def __init__(self, size=DEFAULT_SIZE, quality=JPEG_QUALITY, clock=None):
+    def __init__(self, size: tuple[int, int] = DEFAULT_SIZE, quality: int = JPEG_QUALITY,
+                 clock: Callable[[], datetime.datetime] | None = None) -> None:
         from PIL import Image, ImageDraw
 
         self.size = size
@@ -86,7 +94,7 @@ class PatternSource:
         self._font = _font(self._textHeight)
         self._box = max(8, min(size) // 6)
 
-    def nextFrame(self):
+    def nextFrame(self) -> bytes:
         """Draw and encode the next frame."""
         from PIL import ImageChops, ImageDraw
 
@@ -111,7 +119,7 @@ class PatternSource:
         return output.getvalue()
 
 
-def _bounce(step, span):
+def _bounce(step: int, span: int) -> int:
     if span <= 0:
         return 0
     step %= 2 * span

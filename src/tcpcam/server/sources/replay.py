@@ -16,7 +16,7 @@ out as fast as they are asked for (the server's interval sets the pace).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, BinaryIO
 
 from zope.interface import implementer
 
@@ -24,26 +24,30 @@ from tcpcam.common.jpeg import JpegSplitter
 from tcpcam.record.layout import dayNumber, isHourFile, recordingTime
 from tcpcam.server.sources.base import MAX_SOURCE_FRAME_BYTES, FrameUnavailable, IFrameSource, SourceSpecError, readJpeg
 
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorTime
 
-def _entries(path):
+
+def _entries(path: str) -> list[str]:
     try:
         return sorted(os.listdir(path))
     except OSError as error:
         raise SourceSpecError("replay source: cannot list %s: %s" % (path, error.strerror or error)) from None
 
 
-def _hasPictures(path):
+def _hasPictures(path: str) -> bool:
     return any(recordingTime(name) is not None for name in _entries(path))
 
 
-def findDays(path):
+def findDays(path: str) -> list[tuple[int, str]]:
     """The ``[(day number, folder)]`` a replay of ``path`` plays, oldest first."""
     if not os.path.isdir(path):
         raise SourceSpecError("replay source: %s is not a folder" % (path,))
     if _hasPictures(path):
         return [(dayNumber(os.path.basename(os.path.normpath(path))) or 0, path)]
-    days = [(dayNumber(name), os.path.join(path, name)) for name in _entries(path)]
-    days = [(number, folder) for number, folder in days if number is not None and os.path.isdir(folder)]
+    named = [(dayNumber(name), os.path.join(path, name)) for name in _entries(path)]
+    days = [(number, folder) for number, folder in named if number is not None and os.path.isdir(folder)]
     if days:
         return days
     cameras = [name for name in _entries(path)
@@ -70,22 +74,22 @@ class ReplaySource:
     #: Longest wait between two frames, in seconds.
     maxGap = 10.0
 
-    def __init__(self, path, reactor=None):
+    def __init__(self, path: str, reactor: IReactorTime | None = None) -> None:
         self.path = path
         self._days = findDays(path)
         self._reactor = reactor
         self._dayIndex = -1
-        self._pictures = []
+        self._pictures: list[tuple[float, str]] = []
         self._position = 0
-        self._previous = None
-        self._lastDue = None
-        self._hourFile = None
+        self._previous: float | None = None
+        self._lastDue: float | None = None
+        self._hourFile: HourFileReader | None = None
         self._rounds = 0
         if not self._loadNextDay(wrap=False):
             raise SourceSpecError(
                 "replay source: no recorded pictures (HH-MM-SS.mmm_SEQ.jpg or HH.mjpeg) in %s" % (path,))
 
-    def _loadNextDay(self, wrap=True):
+    def _loadNextDay(self, wrap: bool = True) -> bool:
         for _ in range(len(self._days) + 1):
             self._dayIndex += 1
             if self._dayIndex >= len(self._days):
@@ -111,7 +115,7 @@ class ReplaySource:
                 return True
         return False
 
-    def _advance(self):
+    def _advance(self) -> tuple[None, str, bytes] | tuple[float, str, None]:
         """``(moment, path, frame)``: frame is None for a picture file still to be read."""
         # Hour files holding no frame yield nothing: once every file was
         # tried in one call (the start was passed twice), give up on this frame.
@@ -135,7 +139,7 @@ class ReplaySource:
             except OSError as error:
                 raise FrameUnavailable("cannot read %s: %s" % (path, error.strerror or error)) from None
 
-    def nextFrame(self):
+    def nextFrame(self) -> bytes | Deferred[bytes]:
         """A Deferred firing with the next picture when its time has come."""
         from twisted.internet.task import deferLater
 
@@ -149,6 +153,7 @@ class ReplaySource:
         if frame is not None:
             self._previous = self._lastDue = None
             return frame
+        assert moment is not None
         if self._previous is None or self._lastDue is None:
             due = now
         else:
@@ -170,7 +175,7 @@ class HourFileReader:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._file: Any = open(path, "rb")
+        self._file: BinaryIO | None = open(path, "rb")
         self._splitter = JpegSplitter(MAX_SOURCE_FRAME_BYTES)
 
     def nextFrame(self) -> bytes | None:
