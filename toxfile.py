@@ -1,6 +1,7 @@
 """tox plugin that lets ``tox`` alone run the whole matrix on a fresh machine.
 
-tox 4 loads this file by itself (an inline plugin). It does, only when needed:
+tox 4 loads this file by itself (an inline plugin). It does two things, each
+only when needed:
 
 - **Interpreters.** An env whose base python names a version (``py310``,
   ``python3.10``) that no ``python3.10``, ``python3`` or ``python`` on ``PATH``
@@ -10,6 +11,10 @@ tox 4 loads this file by itself (an inline plugin). It does, only when needed:
   When the version is nowhere, the env still fails (``skip_missing_interpreters``
   stays false) and this plugin adds one line saying which version is missing and
   where it looked.
+- **Debian packages.** Before an env with ``needs_system_packages = true``
+  installs or runs anything, the packages listed in ``.ci/system-packages`` that
+  are not installed are installed with ``apt-get`` when tox runs as root;
+  otherwise the env fails with one line naming the command to run.
 
 At import time only the standard library and pluggy (which both tox and pytest
 bring) are needed, so ``tests/test_toxfile.py`` can load this file in the test
@@ -22,7 +27,8 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,11 +39,16 @@ if TYPE_CHECKING:
     from tox.config.sets import EnvConfigSet
     from tox.session.state import State
     from tox.tox_env.api import ToxEnv
+    from tox.tox_env.installer import InstallArguments
 
 hookimpl = pluggy.HookimplMarker("tox")  # what tox.plugin.impl is
 log = logging.getLogger(__name__)
 
+#: The Debian packages an env with ``needs_system_packages = true`` gets, relative to the tox root.
+SYSTEM_PACKAGES_FILE = ".ci/system-packages"
 _VERSION_PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
+_apt_lock = threading.Lock()  # tox -p runs envs in threads; dpkg takes one apt-get at a time
+_apt_updated = False
 
 
 def spec_version(spec: str) -> str | None:
@@ -86,9 +97,66 @@ def pyenv_interpreter(version: str, root: Path) -> Path | None:
     return best[1] if best else None
 
 
+def read_package_list(path: Path) -> list[str]:
+    """The package names in ``path``: one a line, blank lines and ``#`` comments ignored."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def missing_packages(names: Iterable[str]) -> list[str]:
+    """Those of the Debian packages ``names`` that dpkg does not list as installed."""
+    missing = []
+    for name in names:
+        query = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True)
+        if query.returncode != 0 or query.stdout.split()[-1:] != ["installed"]:
+            missing.append(name)
+    return missing
+
+
+def _run_apt(*arguments: str) -> None:
+    from tox.tox_env.errors import Fail
+
+    command = ["apt-get", *arguments]
+    code = subprocess.run(command, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}).returncode
+    if code != 0:
+        raise Fail("%s exited with %d" % (" ".join(command), code))
+
+
+def ensure_system_packages(tox_env: ToxEnv) -> None:
+    """Install the missing packages of ``.ci/system-packages`` if the env needs them, or fail saying how."""
+    global _apt_updated
+    from tox.tox_env.errors import Fail
+
+    if not tox_env.conf["needs_system_packages"]:
+        return
+    names = read_package_list(Path(tox_env.core["tox_root"]) / SYSTEM_PACKAGES_FILE)
+    with _apt_lock:
+        try:
+            missing = missing_packages(names)
+        except FileNotFoundError:  # no dpkg: not Debian, the env's own checks will tell
+            log.warning("no dpkg-query here: not checking the Debian packages %s", " ".join(names))
+            return
+        if not missing:
+            return
+        if os.geteuid() != 0:
+            raise Fail("needs Debian packages that are not installed; run: sudo apt-get install -y "
+                       "--no-install-recommends %s" % " ".join(missing))
+        log.warning("installing the Debian packages %s", " ".join(missing))
+        if not _apt_updated:
+            _run_apt("update", "-qq")
+            _apt_updated = True
+        _run_apt("install", "-y", "-qq", "--no-install-recommends", *missing)
+        if still := missing_packages(missing):
+            raise Fail("apt-get did not install %s" % " ".join(still))
+
+
 @hookimpl
 def tox_add_env_config(env_conf: EnvConfigSet, state: State) -> None:
-    """Point the env at a pyenv interpreter if PATH has none of its version."""
+    """Declare ``needs_system_packages``; point the env at a pyenv interpreter if PATH has none of its version."""
+    env_conf.add_config(
+        keys=["needs_system_packages"], of_type=bool, default=False,
+        desc="install the missing Debian packages of %s before the env installs or runs anything"
+        % SYSTEM_PACKAGES_FILE)
     discover = getattr(state.conf.options, "discover", None)  # only commands that run envs have it
     if discover is None or "base_python" not in env_conf:
         return
@@ -99,6 +167,18 @@ def tox_add_env_config(env_conf: EnvConfigSet, state: State) -> None:
         found = pyenv_interpreter(version, pyenv_root(os.environ))
         if found is not None and str(found) not in discover:
             discover.append(str(found))
+
+
+@hookimpl
+def tox_on_install(tox_env: ToxEnv, arguments: InstallArguments, section: str, of_type: str) -> None:
+    """Have the Debian packages before the env's first install."""
+    ensure_system_packages(tox_env)
+
+
+@hookimpl
+def tox_before_run_commands(tox_env: ToxEnv) -> None:
+    """Have the Debian packages before the env's commands (also for an env that installs nothing)."""
+    ensure_system_packages(tox_env)
 
 
 @hookimpl

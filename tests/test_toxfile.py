@@ -1,6 +1,7 @@
 """The lookups of toxfile.py, the tox plugin that finds the matrix's interpreters and Debian packages."""
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -76,3 +77,15 @@ def test_on_path_finds_this_interpreter_as_python3(tmp_path):
     this = "%d.%d" % sys.version_info[:2]
     assert toxfile.on_path(this, str(tmp_path)) == str(tmp_path / "python3")
     assert toxfile.on_path("3.99", str(tmp_path)) is None
+
+
+def test_read_package_list(tmp_path):
+    listing = tmp_path / "system-packages"
+    listing.write_text("# for the browser env\nchromium\n\n  fonts-dejavu-core  # its fonts\n")
+    assert toxfile.read_package_list(listing) == ["chromium", "fonts-dejavu-core"]
+
+
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs Debian's dpkg")
+def test_missing_packages_asks_dpkg():
+    # dpkg itself is always installed where dpkg-query is; the other name is no package
+    assert toxfile.missing_packages(["dpkg", "tcpcam-no-such-package"]) == ["tcpcam-no-such-package"]
