@@ -126,7 +126,7 @@ def test_camera_init_failure_is_retried_after_deinit(tmp_path):
 def test_camera_settings_reach_the_driver(tmp_path):
     config = {"framesize": "qvga", "quality": 20, "flip": True, "mirror": True, "stats_every": 2}
     with Firmware(tmp_path, config) as firmware:
-        assert "QVGA, quality 20" in firmware.wait_for("camera: started")
+        assert "QVGA, quality 20%" in firmware.wait_for("camera: started")
         assert len(fetch_raw(firmware.port, [b"1235\n4\n"])) == 4
         assert "alloc_after_gc=" in firmware.wait_for("stats: frames=2 ")
 
@@ -138,12 +138,12 @@ def test_hello_and_jpeg_sources(tmp_path, source, expected):
 
 
 def test_bad_config_keys_give_one_line_each_and_defaults(tmp_path):
-    config = {"source": "hello", "quality": 99, "colour": "red", "flip": "yes", "max_clients": 0}
+    config = {"source": "hello", "quality": 101, "colour": "red", "flip": "yes", "max_clients": 0}
     with Firmware(tmp_path, config) as firmware:
         assert fetch_raw(firmware.port, [b"1235\n1\n"]) == [b"Hello World"]
         lines = [line for line in firmware.drain() if "config:" in line]
     assert len(lines) == 4
-    assert any("bad quality 99" in line and "using 10" in line for line in lines)
+    assert any("bad quality 101" in line and "using 85" in line for line in lines)
     assert any("unknown key 'colour'" in line for line in lines)
     assert any("bad flip" in line for line in lines)
     assert any("bad max_clients 0" in line and "using 8" in line for line in lines)

@@ -10,6 +10,8 @@ import time
 
 from tcpcam_fw.log import say
 
+from tcpcam.core.camera_settings import sensor_quality
+
 
 class HelloSource:
     """The same short text every time, as the original's test build."""
@@ -94,12 +96,12 @@ class CameraSource:
             self._retry_later()
             say("camera: init failed (%s); deinit done, retry in %d ms" % (error, config["camera_retry_ms"]))
             return False
-        camera.quality(config["quality"])
+        camera.quality(sensor_quality(config["quality"]))
         camera.flip(1 if config["flip"] else 0)
         camera.mirror(1 if config["mirror"] else 0)
         self.ready = True
         self.failed_captures = 0
-        say("camera: started, %s, quality %d" % (config["framesize"], config["quality"]))
+        say("camera: started, %s, quality %d%%" % (config["framesize"], config["quality"]))
         return True
 
     def capture(self):

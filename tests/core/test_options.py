@@ -2,7 +2,7 @@
 
 from checks import raises
 
-from tcpcam.core import device_config
+from tcpcam.core import camera_settings, device_config
 from tcpcam.core.options import Option, OptionTable, parse_size
 
 
@@ -68,9 +68,9 @@ def test_a_table_merges_with_one_line_per_problem():
 
 
 def test_the_board_config_never_fails_and_says_what_it_used():
-    config, problems = device_config.apply({"quality": 99, "colour": "red", "flip": "yes", "max_clients": 0})
+    config, problems = device_config.apply({"quality": 101, "colour": "red", "flip": "yes", "max_clients": 0})
     assert config == device_config.defaults()
-    assert "config: bad quality 99: expected a whole number from 10 to 63; using 10" in problems
+    assert "config: bad quality 101: expected a whole number from 1 to 100; using 85" in problems
     assert "config: unknown key 'colour' ignored" in problems
     assert len(problems) == 4
 
@@ -86,3 +86,15 @@ def test_the_board_config_relations():
 def test_refusals_drop_what_the_board_would_use():
     assert device_config.refusal("config: bad quality 99: expected x; using 10") == "config: bad quality 99: expected x"
     assert device_config.refusal("config: unknown key 'x' ignored") == "config: unknown key 'x'"
+
+
+def test_the_quality_percentage_maps_onto_the_sensor_scale_both_ways():
+    assert camera_settings.sensor_quality(85) == 10
+    assert camera_settings.sensor_quality(100) == 0 and camera_settings.sensor_quality(1) == 63
+    for percent in range(1, 101):
+        sensor = camera_settings.sensor_quality(percent)
+        assert camera_settings.sensor_quality(camera_settings.percent_quality(sensor)) == sensor
+    with raises(ValueError):
+        camera_settings.sensor_quality(0)
+    assert camera_settings.pixels("SVGA") == (800, 600)
+    assert camera_settings.SETTINGS["quality"].default == 85

@@ -6,6 +6,7 @@ The host's ``tcpcam firmware config`` refuses with the same table, so both
 sides agree on what a good value is.
 """
 
+from tcpcam.core.camera_settings import SETTINGS
 from tcpcam.core.limits import (
     BOARD_INTERVAL_MS,
     BOARD_MAX_CLIENTS,
@@ -27,8 +28,6 @@ from tcpcam.core.options import Option, OptionTable, show_value
 
 #: Name of the configuration file in the device's root folder.
 CONFIG_FILE = "config.json"
-#: Frame sizes offered by the original firmware, as the camera drivers name them.
-FRAMESIZES = ("240X240", "QVGA", "CIF", "HVGA", "VGA", "SVGA", "XGA", "HD", "SXGA", "UXGA")
 #: Frame sources: the original's three build types.
 SOURCES = ("camera", "jpeg", "hello")
 #: A WPA password's length; an empty password joins an open network.
@@ -41,10 +40,7 @@ SCHEMA = OptionTable((
     Option("bind", "0.0.0.0", "ipv4", meaning="address to listen on"),
     Option("pin", DEFAULT_PIN, "pin", 1, MAX_TOKEN_BYTES, "PIN clients must send"),
     Option("source", "camera", "choice", meaning="frame source", choices=SOURCES),
-    Option("framesize", "VGA", "choice", meaning="camera frame size", choices=FRAMESIZES),
-    Option("quality", 10, "int", 10, 63, "JPEG quality (lower is better)"),
-    Option("flip", False, "bool", meaning="flip the picture upside down"),
-    Option("mirror", False, "bool", meaning="mirror the picture left to right"),
+) + SETTINGS.options + (
     Option("interval_ms", BOARD_INTERVAL_MS, "int", 0, MAX_INTERVAL_MS, "time between frames", unit="ms"),
     Option("max_clients", MAX_CLIENTS, "int", 1, BOARD_MAX_CLIENTS, "clients served at once"),
     Option("handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS, "int", 100, 600000,
