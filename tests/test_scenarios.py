@@ -5,143 +5,37 @@ against either server and must end the same way on both: the same frames
 to the same clients, the same connections closed, the same lines logged.
 """
 
-import socket
-import time
-
 import pytest
 import pytest_twisted
-from firmware_support import Firmware, needs_micropython, read_frames, write_jpegs
-from server_support import LogCapture, listening
-from twisted.internet import defer, reactor, threads
-from zope.interface import implementer
-
-from tcpcam.server import IFrameSource, TCPCamServerFactory
-from tcpcam.server.sources.base import FrameUnavailable
-from tcpcam.server.sources.files import DirectorySource
-
-#: Bound on every socket operation and wait, in seconds.
-WAIT = 10.0
-#: Bytes of each test frame.
-FRAME_BYTES = 3000
-
-
-@implementer(IFrameSource)
-class StandInCamera:
-    """The JPEG files of a folder, failing the capture numbers in ``fail``, as the board's stand-in does."""
-
-    def __init__(self, folder, fail=()):
-        self.files = DirectorySource(str(folder))
-        self.fail = set(fail)
-        self.captures = 0
-
-    def nextFrame(self):
-        self.captures += 1
-        if self.captures in self.fail:
-            raise FrameUnavailable("the camera gave no frame")
-        return self.files.nextFrame()
-
-
-class TwistedDriver:
-    """The reference server in this process, on the test's reactor."""
-
-    name = "twisted"
-
-    def __init__(self, folder, fail, settings):
-        self.source = StandInCamera(folder, fail)
-        seconds = {key[:-3]: value / 1000 for key, value in settings.items() if key.endswith("_ms")}
-        self.factory = TCPCamServerFactory(
-            self.source, pin="1235", reactor=reactor, interval=seconds.get("interval", 0.02),
-            maxClients=settings.get("max_clients", 8), sendTimeout=seconds.get("send_timeout", 30),
-            handshakeTimeout=seconds.get("handshake_timeout", 3), sourceRetryDelay=0.01)
-        self.log = LogCapture()
-        self.port = None
-
-    @defer.inlineCallbacks
-    def start(self):
-        self.log.__enter__()
-        listeningPort = yield listening(self.factory)
-        self._listening = listeningPort
-        self.port = listeningPort.getHost().port
-
-    @defer.inlineCallbacks
-    def stop(self):
-        self.log.__exit__()
-        yield self._listening.stopListening()
-
-    def lines(self):
-        return list(self.log.messages)
-
-
-class FirmwareDriver:
-    """The firmware under the unix MicroPython, with its stand-in camera."""
-
-    name = "firmware"
-
-    def __init__(self, folder, fail, settings, workdir):
-        config = {"interval_ms": 20, "chunk_bytes": 1024}
-        config.update(settings)
-        env = {"TCPCAM_CAMERA_FAIL": ",".join(str(number) for number in fail)} if fail else {}
-        self.firmware = Firmware(workdir, config, frames_dir=folder, env=env)
-        self.port = None
-
-    def start(self):
-        self.firmware.start()
-        self.port = self.firmware.port
-
-    def stop(self):
-        self.firmware.stop()
-
-    def lines(self):
-        return self.firmware.drain()
-
-
-def connect(port, request=None, receive_buffer=None):
-    sock = socket.socket()
-    if receive_buffer:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.settimeout(WAIT)
-    sock.connect(("127.0.0.1", port))
-    if request is not None:
-        sock.sendall(request)
-    return sock
-
-
-def closed_without_a_byte(sock):
-    try:
-        return sock.recv(10) == b""
-    except ConnectionResetError:
-        return True
-
-
-def wait_for_line(driver, text):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        for line in driver.lines():
-            if text in line:
-                return line
-        time.sleep(0.02)
-    raise AssertionError("no %r in:\n%s" % (text, "\n".join(driver.lines())))
+from firmware_support import needs_micropython, read_frames, write_jpegs
+from scenario_support import (
+    FRAME_BYTES,
+    FirmwareDriver,
+    TwistedDriver,
+    connect,
+    refused,
+    wait_for_line,
+)
+from twisted.internet import threads
 
 
 def wrong_pin_then_right_pin(driver, frames):
-    with connect(driver.port, b"9999\n3\n") as wrong:
-        refused = closed_without_a_byte(wrong)
+    wrong_refused = refused(driver.port, b"9999\n3\n")
     with connect(driver.port, b"1235\n3\n") as right:
         received = read_frames(right)
     wait_for_line(driver, "got its 3 frames")
-    return {"wrong PIN closed without a byte": refused, "frames to the right PIN": len(received),
+    return {"wrong PIN closed without a byte": wrong_refused, "frames to the right PIN": len(received),
             "frames are the camera's": set(received) <= set(frames),
             "rejection logged": bool(wait_for_line(driver, "wrong PIN (4 bytes)"))}
 
 
 def full_server(driver, frames):
-    with connect(driver.port, b"1235\n") as first:
-        with connect(driver.port) as second:
-            refused = closed_without_a_byte(second)
+    with connect(driver.port, b"1235\n0\n") as first:
+        wait_for_line(driver, "streams without end")
+        second_refused = refused(driver.port)
         line = wait_for_line(driver, "server full (1 clients)")
-        first.sendall(b"2\n")
-        received = read_frames(first)
-    return {"extra connection closed without a byte": refused, "refusal logged": bool(line),
+        received = read_frames(first, 2, until_closed=False)
+    return {"extra connection closed without a byte": second_refused, "refusal logged": bool(line),
             "frames to the first client": len(received)}
 
 

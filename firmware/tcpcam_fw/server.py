@@ -35,7 +35,8 @@ class FrameServer:
             config["pin"], max_clients=config["max_clients"], interval_ms=config["interval_ms"],
             handshake_timeout_ms=config["handshake_timeout_ms"], idle_ms=config["idle_ms"],
             send_timeout_ms=config["send_timeout_ms"], close_timeout_ms=config["close_timeout_ms"],
-            source_timeout_ms=None, pin_failures=config["pin_failures"])
+            source_timeout_ms=None, pin_failures=config["pin_failures"],
+            pending_per_address=config["pending_per_address"], first_byte_timeout_ms=config["first_byte_timeout_ms"])
         self.frames = 0
         self._ticket = 0
         self._wake = asyncio.Event()

@@ -185,7 +185,7 @@ def test_wrong_pins_block_the_address_and_the_right_pin_clears_the_count():
     for now in (1, 2):
         conn = Conn("x")
         role.connect(conn, "10.0.0.9", now)
-        assert texts(role.receive(conn, b"0000\n", now))
+        assert of(Close, role.receive(conn, b"0000\n", now))
         role.disconnected(conn, now)
     streaming(role, "good", 0, 3, "10.0.0.9")
     for now in (4, 5):
@@ -315,3 +315,120 @@ def test_bad_settings_raise_value_error():
     role.connect(conn, "10.0.0.1", 0)
     with raises(ValueError, match="twice"):
         role.connect(conn, "10.0.0.1", 0)
+
+
+def unterminated_guess(role, guess, now, address="10.0.0.66"):
+    """The attack of issue 12: a guess, 0, a pause, then blanks up to the token limit, unterminated."""
+    conn = Conn(guess)
+    actions = role.connect(conn, address, now)
+    if conn in [close.conn for close in of(Close, actions)]:
+        return "refused"
+    actions = role.receive(conn, guess + b"0", now) + role.tick(now + 150)
+    actions += role.receive(conn, b" " * 123, now + 200) + role.tick(now + 400)
+    role.disconnected(conn, now + 500)
+    return "streams" if any("streams" in text for text in texts(actions)) else "failed"
+
+
+def test_the_unterminated_guess_attack_is_throttled_and_the_right_pin_then_refused():
+    role = ServerRole("1235", pin_failures=5, pin_window_ms=60000, pin_block_ms=60000)
+    results = [unterminated_guess(role, b"%04d" % guess, index * 1000) for index, guess in enumerate(range(8))]
+    assert results[:5] == ["failed"] * 5
+    assert results[5:] == ["refused"] * 3
+    assert unterminated_guess(role, b"1235", 9000) == "refused"
+    assert unterminated_guess(role, b"1235", 70000) == "streams"
+    assert role.counters["failed_requests"] == 5
+
+
+def test_every_request_that_ends_before_the_right_pin_counts_but_silence_does_not():
+    role = ServerRole("1235", pin_failures=100, handshake_timeout_ms=1000, first_byte_timeout_ms=500, idle_ms=5000)
+    slow, leaver, silent = Conn("slow"), Conn("leaver"), Conn("silent")
+    for conn in (slow, leaver, silent):
+        role.connect(conn, "10.0.0.5", 0)
+    role.receive(slow, b"12", 10)
+    role.receive(leaver, b"9", 10)
+    role.disconnected(leaver, 20)
+    actions = role.tick(500)
+    assert [close.conn for close in of(Close, actions)] == [silent]
+    assert role.counters["silent"] == 1
+    actions = role.tick(1000)
+    assert [close.conn for close in of(Close, actions)] == [slow]
+    assert role.counters["failed_requests"] == 2
+
+
+def test_one_address_cannot_hold_more_than_its_pending_places():
+    role = ServerRole("1235", pending_per_address=3, max_clients=8)
+    waiting = [Conn(index) for index in range(3)]
+    for conn in waiting:
+        assert role.connect(conn, "10.0.0.7", 0) == []
+    actions = role.connect(Conn("fourth"), "10.0.0.7", 1)
+    assert [(close.conn, close.abort) for close in of(Close, actions)] == [(waiting[0], True)]
+    assert role.counters["evicted"] == 1 and role.counters["failed_requests"] == 0
+
+
+def test_a_full_server_takes_the_place_of_the_oldest_pending_connection_and_refuses_only_when_all_stream():
+    role = ServerRole("1235", max_clients=3, pending_per_address=3)
+    streaming(role, "a", 0, 0, "10.0.0.1")
+    idle = [Conn("idle1"), Conn("idle2")]
+    for conn in idle:
+        role.connect(conn, "10.0.0.2", 1)
+    newcomer = Conn("new")
+    actions = role.connect(newcomer, "10.0.0.3", 2)
+    assert [close.conn for close in of(Close, actions)] == [idle[0]]
+    role.receive(newcomer, b"1235\n0\n", 3)
+    role.receive(idle[1], b"1235\n0\n", 3)
+    actions = role.connect(Conn("late"), "10.0.0.4", 4)
+    assert [close.abort for close in of(Close, actions)] == [True] and role.counters["refused_full"] == 1
+
+
+def test_two_hundred_silent_sockets_lock_nobody_out():
+    role = ServerRole("1235", max_clients=8)
+    served = {"other": 0, "same": 0}
+    attackers = []
+    now = 0
+    for _ in range(40):
+        for _ in range(5):
+            conn = Conn("attacker")
+            role.connect(conn, "127.0.0.2", now)
+            attackers.append(conn)
+        for who, address in (("other", "127.0.0.3"), ("same", "127.0.0.2")):
+            conn = Conn(who)
+            if conn not in [close.conn for close in of(Close, role.connect(conn, address, now))]:
+                actions = role.receive(conn, b"1235\n1\n", now + 1)
+                if any("streams" in text for text in texts(actions)):
+                    served[who] += 1
+            role.disconnected(conn, now + 2)
+        for conn in attackers:
+            if role.session(conn) is not None and role.session(conn).awaiting_request is False:
+                role.disconnected(conn, now)
+        now += 100
+        role.tick(now)
+    assert served == {"other": 40, "same": 40}
+    assert role.counters["failed_requests"] == 0
+
+
+def test_repeated_refusals_are_one_line_per_address_and_reason_per_interval():
+    role = ServerRole("1235", max_clients=1, pin_failures=0)
+    streaming(role, "a", 0, 0, "10.0.0.1")
+    lines = []
+    for now in range(0, 60000, 10):
+        lines += texts(role.connect(Conn(now), "10.0.0.9", now, "10.0.0.9:%d" % now))
+        lines += texts(role.tick(now))
+    lines += texts(role.tick(60000))
+    refusals = [line for line in lines if "refused" in line]
+    assert refusals == ["refused 10.0.0.9:0: server full (1 clients)",
+                        "10.0.0.9: 5999 more refused in the last 60 s (full)"]
+    assert role.counters["refused_full"] == 6000
+
+
+def test_guesses_from_many_addresses_are_bounded_in_total():
+    role = ServerRole("1235")
+    evaluated = 0
+    for index in range(300):
+        address = "127.0.%d.%d" % (index // 250, index % 250 + 1)
+        for attempt in range(3):
+            conn = Conn(index)
+            if conn not in [close.conn for close in of(Close, role.connect(conn, address, index * 10 + attempt))]:
+                evaluated += 1
+                role.receive(conn, b"0000\n", index * 10 + attempt)
+            role.disconnected(conn, index * 10 + attempt)
+    assert evaluated <= role.throttle.total_failures

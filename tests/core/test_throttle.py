@@ -103,3 +103,48 @@ def test_bad_settings_are_refused():
     for arguments in ((0, 60, 60), (5, 0, 60), (5, 60, 0), (5, 60, 60, 0)):
         with raises(ValueError, match="throttle needs"):
             PinThrottle(*arguments)
+
+
+def test_blocked_addresses_are_never_evicted_and_new_ones_are_limited_together():
+    throttle = PinThrottle(max_failures=2, window_ms=10000, block_ms=100000, max_addresses=3, total_failures=1000)
+    for address in ("a", "b", "c"):
+        fail_times(throttle, address, 2, 0)
+    for index in range(10):
+        throttle.failed("new%d" % index, 1000)
+    for address in ("a", "b", "c"):
+        assert not throttle.allowed(address, 2000), "a blocked address was evicted"
+    assert not throttle.allowed("new99", 2000)
+    assert "new addresses" in throttle.why("new99", 2000)
+    assert len(throttle) <= 4
+
+
+def test_failures_in_total_are_bounded_and_trusted_addresses_still_get_in():
+    throttle = PinThrottle(max_failures=5, total_failures=10, total_window_ms=60000)
+    throttle.succeeded("friend", 0)
+    for index in range(10):
+        throttle.failed("10.0.%d.1" % index, 1000)
+    assert not throttle.allowed("10.9.9.9", 2000)
+    assert throttle.why("10.9.9.9", 2000) == "too many failed requests in total"
+    assert throttle.blocked_for("10.9.9.9", 2000) == 59000
+    assert throttle.allowed("friend", 2000)
+    assert throttle.allowed("10.9.9.9", 61000)
+
+
+def test_one_address_gets_at_most_max_failures_guesses_per_block_whatever_it_does():
+    throttle = PinThrottle(max_failures=5, window_ms=60000, block_ms=60000)
+    guesses = 0
+    for now in range(0, 600000, 100):
+        if throttle.allowed("guesser", now):
+            guesses += 1
+            throttle.failed("guesser", now)
+    assert guesses <= 5 * 10
+
+
+def test_trust_is_bounded_and_ends():
+    throttle = PinThrottle(max_trusted=2, trust_ms=1000, total_failures=1)
+    for address in ("a", "b", "c"):
+        throttle.succeeded(address, 0)
+    throttle.failed("x", 10)
+    assert not throttle.allowed("a", 20) and throttle.allowed("b", 20) and throttle.allowed("c", 20)
+    throttle.failed("y", 1100)
+    assert not throttle.allowed("b", 1200)

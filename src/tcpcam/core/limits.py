@@ -75,6 +75,32 @@ PIN_WINDOW_MS = 60000
 PIN_BLOCK_MS = 60000
 #: Most addresses the throttle remembers at once.
 THROTTLE_ADDRESSES = 256
+#: Failed requests from all addresses together, per window, before addresses
+#: that have not given the right PIN lately are refused until the window ends.
+PIN_TOTAL_FAILURES = 20
+#: The window of :data:`PIN_TOTAL_FAILURES`.
+PIN_TOTAL_WINDOW_MS = 60000
+#: Addresses that gave the right PIN, remembered to let them in during an attack.
+TRUSTED_ADDRESSES = 16
+#: How long such an address stays trusted.
+TRUST_MS = 24 * 3600 * 1000
+
+# Admission before the PIN.
+
+#: Connections one address may have that have not given the right PIN yet;
+#: one more from it takes the place of its oldest.
+PENDING_PER_ADDRESS = 3
+#: Time a connection has for its first byte (the whole request has
+#: HANDSHAKE_TIMEOUT_MS): a silent connection does not hold a place for long.
+FIRST_BYTE_TIMEOUT_MS = 2000
+
+# Logging.
+
+#: Repeated refusals of one address for one reason are logged once per this
+#: time, with a count.
+LOG_SUMMARY_MS = 60000
+#: Most (address, reason) pairs summarised at once; more are counted together.
+LOG_SUMMARY_KEYS = 32
 
 # The client.
 

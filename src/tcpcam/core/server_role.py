@@ -21,13 +21,24 @@ the driver calls                  when
 Each call returns the actions to carry out, in order (see
 :mod:`tcpcam.core.actions`). The rules, in one place:
 
-- **Admission.** An address refused by the throttle, or a connection beyond
-  ``max_clients``, is closed at once with nothing sent.
-- **The request** of each connection is a :class:`~tcpcam.core.session.Session`;
-  it must be complete ``handshake_timeout_ms`` after the connection, and an
-  unterminated token ends after ``idle_ms`` of quiet. Failed requests count
-  against the address (:class:`~tcpcam.core.throttle.PinThrottle`); the right
-  PIN clears its count.
+- **Admission.** An address refused by the throttle is closed at once with
+  nothing sent. Connections that have not given the right PIN yet are
+  *pending*: one address may hold at most ``pending_per_address`` of them,
+  and one more from it takes the place of its oldest; when ``max_clients``
+  are taken, a new connection takes the place of the oldest pending one of
+  any address, and is refused only when every place streams. So connections
+  that never send a PIN cannot lock anyone out.
+- **The request** of each connection is a :class:`~tcpcam.core.session.Session`.
+  Its first byte must come within ``first_byte_timeout_ms`` and the whole
+  request within ``handshake_timeout_ms`` of the connection; an unterminated
+  token ends after ``idle_ms`` of quiet. Every request that sent anything and
+  ended before the right PIN (a wrong PIN, a token too long, too slow, the
+  peer leaving, its place taken) is a failed request and counts against its
+  address (:class:`~tcpcam.core.throttle.PinThrottle`); the right PIN clears
+  the count. A silent connection is no guess: it only uses its address's
+  pending places.
+- **Logs.** Repeated refusals are summarised per address and reason
+  (:class:`~tcpcam.core.logsummary.LogSummary`).
 - **Frames.** The source is asked for a frame only while a streaming
   connection can take one, paced and backed off by
   :class:`~tcpcam.core.pacing.CapturePacer`. Each frame is offered to every
@@ -39,23 +50,25 @@ Each call returns the actions to carry out, in order (see
 """
 
 from tcpcam.core.actions import ERROR, INFO, WARN, CancelCapture, Capture, Close, Log, Write
-from tcpcam.core.errors import WrongPin
 from tcpcam.core.events import Accepted, Finished, Rejected
 from tcpcam.core.framing import encode_header
 from tcpcam.core.limits import (
     CAPTURE_RETRY_MAX_MS,
     CAPTURE_RETRY_MS,
     CLOSE_TIMEOUT_MS,
+    FIRST_BYTE_TIMEOUT_MS,
     HANDSHAKE_TIMEOUT_MS,
     IDLE_MS,
     MAX_CLIENTS,
     MAX_TOKEN_BYTES,
+    PENDING_PER_ADDRESS,
     PIN_BLOCK_MS,
     PIN_FAILURES,
     PIN_WINDOW_MS,
     SEND_TIMEOUT_MS,
     SOURCE_TIMEOUT_MS,
 )
+from tcpcam.core.logsummary import LogSummary
 from tcpcam.core.pacing import CapturePacer
 from tcpcam.core.request import check_pin
 from tcpcam.core.session import Session
@@ -63,21 +76,24 @@ from tcpcam.core.throttle import PinThrottle
 
 #: Names of the counters in :attr:`ServerRole.counters`.
 COUNTERS = (
-    "connections", "refused_full", "refused_blocked", "rejected", "failed_requests", "accepted",
-    "finished", "left", "dropped_stalled", "aborted_closing", "frames_captured", "capture_failures",
-    "frames_offered", "frames_skipped", "bytes_offered",
+    "connections", "refused_full", "refused_blocked", "evicted", "silent", "rejected", "failed_requests",
+    "accepted", "finished", "left", "dropped_stalled", "aborted_closing", "frames_captured", "capture_failures",
+    "frames_offered", "frames_skipped", "bytes_offered", "log_lines_summarised",
 )
 
 
 class _Link:
     """What the server knows of one connection."""
 
-    def __init__(self, conn: object, address: str, peer: str, session: Session, deadline: int) -> None:
+    def __init__(self, conn: object, address: str, peer: str, session: Session, now: int, deadline: int) -> None:
         self.conn = conn
         self.address = address
         self.peer = peer
         self.session = session
-        #: When the request must be complete (None once it is).
+        self.connected_at = now
+        #: Bytes received from the peer.
+        self.received = 0
+        #: When the first byte or the whole request must have come (None once it has).
         self.request_deadline: int | None = deadline
         #: When an unterminated token counts as complete (None: no token waits).
         self.idle_deadline: int | None = None
@@ -86,6 +102,11 @@ class _Link:
         #: When a closing connection is aborted (None: not closing).
         self.close_deadline: int | None = None
         self.closing = False
+
+    @property
+    def pending(self) -> bool:
+        """True while this connection holds a place without having given the right PIN."""
+        return not self.closing and not self.session.pin_accepted and self.session.awaiting_request
 
     @property
     def ready(self) -> bool:
@@ -115,12 +136,16 @@ class ServerRole:
                  source_timeout_ms: int | None = SOURCE_TIMEOUT_MS, capture_retry_ms: int = CAPTURE_RETRY_MS,
                  capture_retry_max_ms: int = CAPTURE_RETRY_MAX_MS, pin_failures: int = PIN_FAILURES,
                  pin_window_ms: int = PIN_WINDOW_MS, pin_block_ms: int = PIN_BLOCK_MS,
-                 max_token_bytes: int = MAX_TOKEN_BYTES) -> None:
+                 max_token_bytes: int = MAX_TOKEN_BYTES, pending_per_address: int = PENDING_PER_ADDRESS,
+                 first_byte_timeout_ms: int = FIRST_BYTE_TIMEOUT_MS, throttle: PinThrottle | None = None,
+                 log_summary: LogSummary | None = None) -> None:
         self._pin = check_pin(pin, max_token_bytes)
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1, not %r" % (max_clients,))
         for name, value in (("handshake_timeout_ms", handshake_timeout_ms), ("idle_ms", idle_ms),
-                            ("send_timeout_ms", send_timeout_ms), ("close_timeout_ms", close_timeout_ms)):
+                            ("send_timeout_ms", send_timeout_ms), ("close_timeout_ms", close_timeout_ms),
+                            ("pending_per_address", pending_per_address),
+                            ("first_byte_timeout_ms", first_byte_timeout_ms)):
             if value <= 0:
                 raise ValueError("%s must be above 0, not %r" % (name, value))
         if pin_failures < 0:
@@ -131,10 +156,16 @@ class ServerRole:
         self.send_timeout_ms = send_timeout_ms
         self.close_timeout_ms = close_timeout_ms
         self.max_token_bytes = max_token_bytes
+        self.pending_per_address = pending_per_address
+        self.first_byte_timeout_ms = min(first_byte_timeout_ms, handshake_timeout_ms)
         self._pacer_settings = (interval_ms, source_timeout_ms, capture_retry_ms, capture_retry_max_ms)
         self.pacer = CapturePacer(*self._pacer_settings)
         #: Failed requests per address, or None when throttling is off.
-        self.throttle = PinThrottle(pin_failures, pin_window_ms, pin_block_ms) if pin_failures else None
+        self.throttle = throttle
+        if throttle is None and pin_failures:
+            self.throttle = PinThrottle(pin_failures, pin_window_ms, pin_block_ms)
+        #: Repeated refusals, logged once per address and reason per interval.
+        self.log_summary = log_summary or LogSummary()
         #: Event counts for a status page; the keys are :data:`COUNTERS`.
         self.counters = {name: 0 for name in COUNTERS}
         self._links: list = []
@@ -197,30 +228,45 @@ class ServerRole:
         """A connection from ``address`` (a host) was accepted; ``peer`` names it in logs."""
         peer = peer or address
         self.counters["connections"] += 1
+        if id(conn) in self._by_conn:
+            raise ValueError("connection %r was added twice" % (conn,))
         throttle = self.throttle
         if throttle is not None:
             wait = throttle.blocked_for(address, now)
             if wait > 0:
                 self.counters["refused_blocked"] += 1
-                return [Log(WARN, "refused %s: too many failed requests from %s; refused for %d s more"
-                            % (peer, address, (wait + 999) // 1000), "refused"), Close(conn, abort=True)]
-        if self.full:
-            self.counters["refused_full"] += 1
-            return [Log(WARN, "refused %s: server full (%d clients)" % (peer, self.max_clients), "refused"),
+                text = "refused %s: %s; refused for %d s more" % (peer, throttle.why(address, now),
+                                                                  (wait + 999) // 1000)
+                return self._summarised(address, "blocked", Log(WARN, text, "refused"), now) + [
                     Close(conn, abort=True)]
-        if id(conn) in self._by_conn:
-            raise ValueError("connection %r was added twice" % (conn,))
-        link = _Link(conn, address, peer, Session(self._pin, self.max_token_bytes), now + self.handshake_timeout_ms)
+        actions: list = []
+        pending = [link for link in self._links if link.pending and link.address == address]
+        if len(pending) >= self.pending_per_address:
+            actions += self._evict(pending[0], now, "%d connections from %s wait for their PIN"
+                                   % (len(pending), address))
+        elif self.full:
+            waiting = [link for link in self._links if link.pending]
+            if not waiting:
+                self.counters["refused_full"] += 1
+                text = "refused %s: server full (%d clients)" % (peer, self.max_clients)
+                return self._summarised(address, "full", Log(WARN, text, "refused"), now) + [Close(conn, abort=True)]
+            actions += self._evict(waiting[0], now, "the server is full and %s came" % peer)
+        link = _Link(conn, address, peer, Session(self._pin, self.max_token_bytes), now,
+                     now + self.first_byte_timeout_ms)
         self._links.append(link)
         self._by_conn[id(conn)] = link
         self._want(link.request_deadline)
-        return []
+        return actions
 
     def receive(self, conn: object, data: bytes, now: int) -> list:
         """Bytes from ``conn``: its request; bytes after the request are ignored."""
         link = self._by_conn.get(id(conn))
-        if link is None or link.closing or not link.session.awaiting_request:
+        if link is None or link.closing or not link.session.awaiting_request or not len(data):
             return []
+        if not link.received:
+            link.request_deadline = link.connected_at + self.handshake_timeout_ms
+            self._want(link.request_deadline)
+        link.received += len(data)
         actions = self._on_session(link, link.session.receive_data(data), now)
         self._arm_idle(link, now)
         return actions
@@ -243,6 +289,12 @@ class ServerRole:
         self._links.remove(link)
         actions: list = []
         session = link.session
+        if link.pending and link.received:
+            self.counters["rejected"] += 1
+            blocked = self._count_failure(link.address, now)
+            line = Log(WARN, "rejected %s: it left before its request was complete%s" % (link.peer, blocked),
+                       "rejected")
+            actions += [line] if blocked else self._summarised(link.address, "left early", line, now)
         if session.streaming and not link.closing:
             self.counters["left"] += 1
             actions.append(Log(INFO, "%s left after %s" % (link.peer, plural(session.frames_sent, "frame")), "client"))
@@ -312,7 +364,13 @@ class ServerRole:
                 self._arm_idle(link, now)
             if link.request_deadline is not None and link.request_deadline <= now and not link.closing:
                 link.request_deadline = None
-                actions.extend(self._on_session(link, link.session.handshake_timed_out(), now))
+                if link.received:
+                    actions.extend(self._on_session(link, link.session.handshake_timed_out(), now))
+                else:
+                    self.counters["silent"] += 1
+                    text = "closed %s: it sent nothing for %g s" % (link.peer, self.first_byte_timeout_ms / 1000)
+                    actions += self._summarised(link.address, "silent", Log(INFO, text, "refused"), now)
+                    actions.append(self._close(link, now, abort=True))
             if link.send_deadline is not None and link.send_deadline <= now and not link.closing:
                 self.counters["dropped_stalled"] += 1
                 text = "dropping %s: it took no frame for %g s after %s" % (
@@ -337,7 +395,8 @@ class ServerRole:
             else:
                 due = _earliest(due, capture_at)
         due = _earliest(due, self.pacer.timeout_at())
-        self._due = due
+        actions.extend(self._summaries(now))
+        self._due = _earliest(due, self.log_summary.due())
         return actions
 
     def stop(self, now: int) -> list:
@@ -373,12 +432,31 @@ class ServerRole:
                 self._want_capture()
             elif isinstance(event, Rejected):
                 self.counters["rejected"] += 1
-                text = "rejected %s: %s" % (link.peer, event.reason)
-                if isinstance(event.error, WrongPin):
-                    text += self._count_failure(link.address, now)
-                actions.append(Log(WARN, text, "rejected"))
+                blocked = "" if link.session.pin_accepted else self._count_failure(link.address, now)
+                line = Log(WARN, "rejected %s: %s%s" % (link.peer, event.reason, blocked), "rejected")
+                # The line that blocks an address is always logged (once per block).
+                actions += [line] if blocked else self._summarised(link.address, type(event.error).__name__, line, now)
                 actions.append(self._close(link, now))
         return actions
+
+    def _evict(self, link: _Link, now: int, why: str) -> list:
+        """Take ``link``'s place: close it at once; a request it had begun is a failed one."""
+        self.counters["evicted"] += 1
+        blocked = self._count_failure(link.address, now) if link.received else ""
+        line = Log(INFO, "closed %s to make room: %s%s" % (link.peer, why, blocked), "refused")
+        actions = [line] if blocked else self._summarised(link.address, "evicted", line, now)
+        actions.append(self._close(link, now, abort=True))
+        return actions
+
+    def _summarised(self, address: str, kind: str, line: Log, now: int) -> list:
+        actions = self.log_summary.line(address, kind, line, now)
+        if not actions:
+            self.counters["log_lines_summarised"] += 1
+        self._want(self.log_summary.due())
+        return actions
+
+    def _summaries(self, now: int) -> list:
+        return self.log_summary.tick(now)
 
     def _count_failure(self, address: str, now: int) -> str:
         self.counters["failed_requests"] += 1

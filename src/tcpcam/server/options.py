@@ -28,6 +28,10 @@ OPTIONS = OptionTable((
     Option("send_timeout", limits.SEND_TIMEOUT_MS / 1000, "number", 0.001, 3600,
            "seconds a streaming client may take to accept one frame before it is dropped"),
     Option("keepalive", DEFAULT_KEEPALIVE, "keepalive", meaning="TCP keep-alive of each connection"),
+    Option("pending_per_address", limits.PENDING_PER_ADDRESS, "int", 1, limits.SERVER_MAX_CLIENTS,
+           "connections one address may have that have not given the PIN yet"),
+    Option("first_byte_timeout", limits.FIRST_BYTE_TIMEOUT_MS / 1000, "number", 0.001, 600,
+           "seconds a connection has for its first byte"),
     Option("pin_failures", limits.PIN_FAILURES, "int", 1, 1000,
            "failed requests from one address that get it refused; 0 turns throttling off", zero=True),
     Option("pin_window", limits.PIN_WINDOW_MS / 1000, "number", 0.001, 86400,
@@ -51,7 +55,8 @@ def buildFactory(values: dict[str, Any], reactor: Any = None, source: IFrameSour
         source, pin=values["pin"], interval=values["interval_ms"] / 1000, maxClients=values["max_clients"],
         handshakeTimeout=values["handshake_timeout"], sendTimeout=values["send_timeout"],
         keepAlive=values["keepalive"], reactor=reactor, pinFailures=values["pin_failures"],
-        pinWindow=values["pin_window"], pinBlock=values["pin_block"])
+        pinWindow=values["pin_window"], pinBlock=values["pin_block"],
+        pendingPerAddress=values["pending_per_address"], firstByteTimeout=values["first_byte_timeout"])
 
 
 def checkedValues(texts: dict[str, str]) -> dict[str, Any]:

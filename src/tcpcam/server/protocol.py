@@ -147,7 +147,9 @@ class TCPCamServerFactory(Factory):
                  sourceTimeout: float | None = limits.SOURCE_TIMEOUT_MS / 1000,
                  sourceRetryDelay: float = limits.CAPTURE_RETRY_MS / 1000,
                  closeTimeout: float = limits.CLOSE_TIMEOUT_MS / 1000,
-                 sendTimeout: float = limits.SEND_TIMEOUT_MS / 1000) -> None:
+                 sendTimeout: float = limits.SEND_TIMEOUT_MS / 1000,
+                 pendingPerAddress: int = limits.PENDING_PER_ADDRESS,
+                 firstByteTimeout: float = limits.FIRST_BYTE_TIMEOUT_MS / 1000) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
@@ -166,7 +168,8 @@ class TCPCamServerFactory(Factory):
             source_timeout_ms=None if sourceTimeout is None else toMilliseconds(sourceTimeout),
             capture_retry_ms=max(1, retry), capture_retry_max_ms=max(retry, limits.CAPTURE_RETRY_MAX_MS),
             pin_failures=pinFailures, pin_window_ms=toMilliseconds(pinWindow),
-            pin_block_ms=toMilliseconds(pinBlock))
+            pin_block_ms=toMilliseconds(pinBlock), pending_per_address=pendingPerAddress,
+            first_byte_timeout_ms=toMilliseconds(firstByteTimeout))
         self._timer: IDelayedCall | None = None
         self._timerAt: int | None = None
         self._capture: tuple[int, Deferred[Any]] | None = None
