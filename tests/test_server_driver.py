@@ -182,10 +182,10 @@ def test_a_source_that_gives_no_bytes_is_a_failed_frame():
     assert frames(transport) == [HELLO]
 
 
-def test_a_full_server_closes_the_extra_connection_at_once_and_says_so():
+def test_a_server_full_of_streaming_clients_closes_the_extra_connection_at_once_and_says_so():
     harness = Harness(maxClients=2)
-    harness.connect()
-    harness.connect()
+    harness.stream()
+    harness.stream()
     with LogCapture() as logged:
         protocol, transport = harness.connect("10.0.0.2")
     assert transport.disconnected and transport.value() == b""

@@ -13,6 +13,9 @@ except ImportError:  # MicroPython before 1.21 calls it uasyncio
 
 #: Bytes asked of the socket per read.
 READ_BYTES = 256
+#: Messages that may wait to be written to one connection (a frame and a few
+#: protocol 2 messages); a connection that lets more pile up is closed.
+MAX_OUTBOX = 16
 
 
 class Connection:
@@ -26,16 +29,17 @@ class Connection:
         #: True once the core closed the connection (or the peer left).
         self.closing = False
         self._abort = False
-        self._head = None
-        self._payload = None
+        self._outbox = []
         self._writing = False
         self._wake = asyncio.Event()
         self._task = None
 
-    def give(self, head, payload):
-        """The core's Write: send ``head`` and ``payload`` next."""
-        self._head = head
-        self._payload = payload
+    def give(self, parts):
+        """The core's Write: send ``parts`` after what is already waiting."""
+        if len(self._outbox) >= MAX_OUTBOX:
+            self.close(True)
+            return
+        self._outbox.append(parts)
         self._wake.set()
 
     def close(self, abort):
@@ -43,7 +47,7 @@ class Connection:
         self.closing = True
         if abort:
             self._abort = True
-            self._head = self._payload = None
+            self._outbox = []
             if self._writing and self._task is not None:
                 self._task.cancel()
         self._wake.set()
@@ -60,7 +64,7 @@ class Connection:
         finally:
             if reading is not None:
                 reading.cancel()
-            self._head = self._payload = None
+            self._outbox = []
             try:
                 self.writer.close()
                 await self.writer.wait_closed()
@@ -73,22 +77,21 @@ class Connection:
         chunk = server.config["chunk_bytes"]
         writer = self.writer
         while True:
-            if self._head is not None:
-                head, payload = self._head, self._payload
-                self._head = self._payload = None
+            if self._outbox:
+                parts = self._outbox.pop(0)
                 self._writing = True
-                writer.write(head)
-                if payload is not None and len(payload):
-                    view = memoryview(payload)
-                    for start in range(0, len(view), chunk):
-                        writer.write(view[start:start + chunk])
-                        await writer.drain()
-                    view = None
-                else:
+                for part in parts[:-1]:
+                    writer.write(part)
+                view = memoryview(parts[-1])
+                for start in range(0, len(view), chunk):
+                    writer.write(view[start:start + chunk])
                     await writer.drain()
-                payload = None
+                if not len(view):
+                    await writer.drain()
+                view = parts = None
                 self._writing = False
-                server.run(server.role.written(self, server.now()))
+                if not self._outbox:
+                    server.run(server.role.written(self, server.now()))
                 continue
             if self.closing:
                 return

@@ -65,7 +65,7 @@ class FrameServer:
         """Carry out the role's actions, in order, and wake the timer to look at its deadline again."""
         for action in actions:
             if isinstance(action, Write):
-                action.conn.give(action.head, action.payload)
+                action.conn.give(action.parts)
             elif isinstance(action, Close):
                 action.conn.close(action.abort)
             elif isinstance(action, Capture):

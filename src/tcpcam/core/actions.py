@@ -15,21 +15,31 @@ ERROR = "error"
 
 
 class Write:
-    """Write ``head`` and then ``payload`` (if not None) to ``conn``.
+    """Write ``parts`` to ``conn``, in order.
 
-    ``payload`` is the frame itself, shared by every connection it goes to:
-    write it as it is (a view or slices of it), never a copy. When all of it
-    has left the process, tell the role (``written``).
+    The last part of a frame is the frame itself, shared by every connection
+    it goes to: write it as it is (a view or slices of it), never a copy. The
+    parts before it are small (headers; a per-connection part the role
+    reuses, so write it before the role is told the write is done). When all
+    of it has left the process, tell the role (``written``).
     """
 
-    def __init__(self, conn: object, head: bytes, payload: bytes | None = None) -> None:
+    def __init__(self, conn: object, *parts: bytes | bytearray | memoryview) -> None:
         self.conn = conn
-        self.head = head
-        self.payload = payload
+        self.parts = parts
+
+    @property
+    def head(self) -> bytes | bytearray | memoryview:
+        """The first part (the only one of a message that is not a frame)."""
+        return self.parts[0]
+
+    @property
+    def payload(self) -> bytes | bytearray | memoryview | None:
+        """The last part when there are several (the frame), else None."""
+        return self.parts[-1] if len(self.parts) > 1 else None
 
     def __repr__(self) -> str:
-        size = 0 if self.payload is None else len(self.payload)
-        return "Write(%d + %d bytes)" % (len(self.head), size)
+        return "Write(%s bytes)" % " + ".join(str(len(part)) for part in self.parts)
 
 
 class Close:
@@ -61,6 +71,24 @@ class CancelCapture:
 
     def __repr__(self) -> str:
         return "CancelCapture(%d)" % self.ticket
+
+
+class ApplySettings:
+    """Apply ``settings`` (every camera setting, checked) to the camera; answer quoting ``ticket``."""
+
+    def __init__(self, ticket: int, settings: dict) -> None:
+        self.ticket = ticket
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return "ApplySettings(%d)" % self.ticket
+
+
+class AskHealth:
+    """Gather the device's health figures and hand them to the role (``report_health``)."""
+
+    def __repr__(self) -> str:
+        return "AskHealth()"
 
 
 class Log:

@@ -55,6 +55,34 @@ class PeerLeft(RemoteProtocolError):
     """The peer closed the connection before its request was complete."""
 
 
+class LegacyRefused(RemoteProtocolError):
+    """A legacy request to a server configured for protocol 2 only."""
+
+
+class BadMessage(RemoteProtocolError):
+    """A protocol 2 message is malformed, too large, unsigned, badly signed or replayed."""
+
+
+class WrongKey(RemoteProtocolError):
+    """The peer's proof of the device key does not match: it does not hold the key."""
+
+
+class LegacyServer(RemoteProtocolError):
+    """The server closed the protocol 2 opening unanswered: it speaks only the legacy protocol."""
+
+    def __init__(self) -> None:
+        super().__init__("the server does not speak protocol 2 (it closed the opening unanswered)")
+
+
+class ServerClosed(RemoteProtocolError):
+    """A protocol 2 server said why it closes the connection."""
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__("the server closed the connection: %s" % (text or reason))
+        self.reason = reason
+        self.text = text
+
+
 class ClosedBeforeFirstFrame(RemoteProtocolError):
     """The server closed the connection before sending any byte of a frame."""
 

@@ -47,3 +47,36 @@ class Finished:
 
     def __repr__(self) -> str:
         return "Finished(frames_sent=%d)" % self.frames_sent
+
+
+class Upgrade:
+    """The peer's first line asks for protocol 2; ``rest`` holds the bytes that came after it."""
+
+    def __init__(self, rest: bytes = b"") -> None:
+        self.rest = rest
+
+    def __repr__(self) -> str:
+        return "Upgrade(%d bytes after)" % len(self.rest)
+
+
+class Authenticated:
+    """A protocol 2 peer proved it holds the device key."""
+
+    def __repr__(self) -> str:
+        return "Authenticated()"
+
+
+class Request:
+    """A signed protocol 2 request: ``counter`` (its id) and ``body`` (a dict with ``op``)."""
+
+    def __init__(self, counter: int, body: dict) -> None:
+        self.counter = counter
+        self.body = body
+
+    @property
+    def op(self) -> str:
+        """The request's operation, such as ``"set"``."""
+        return str(self.body.get("op"))
+
+    def __repr__(self) -> str:
+        return "Request(%d, %r)" % (self.counter, self.op)

@@ -94,6 +94,24 @@ PENDING_PER_ADDRESS = 3
 #: HANDSHAKE_TIMEOUT_MS): a silent connection does not hold a place for long.
 FIRST_BYTE_TIMEOUT_MS = 2000
 
+# Protocol 2.
+
+#: Snapshots one client may have asked for and not received yet.
+MAX_SNAPSHOTS = 2
+#: Requests a client may send per second on average, and in a burst.
+REQUEST_RATE = 10
+REQUEST_BURST = 20
+#: Refused requests in a row after which a client is closed.
+REFUSED_REQUESTS = 40
+#: Time between health messages to each client.
+HEALTH_INTERVAL_MS = 5000
+#: Highest frame rate a client may ask for.
+MAX_CLIENT_FPS = 100
+#: A refused connection is kept this long to tell a protocol 2 client why ...
+REFUSAL_LINGER_MS = 500
+#: ... and at most this many at once (the rest are closed at once, silently).
+MAX_REFUSALS_LINGERING = 4
+
 # Logging.
 
 #: Repeated refusals of one address for one reason are logged once per this

@@ -73,6 +73,10 @@ def parse_command(token: bytes) -> int:
     return value
 
 
+#: Protocol 2's opening line: no PIN may equal it or begin it, or the two would be confused.
+OPENING = b"TCPCAM/2"
+
+
 def check_pin(pin: str | bytes, max_token_bytes: int = MAX_TOKEN_BYTES) -> bytes:
     """Return ``pin`` as bytes, or raise ValueError if no client could send it."""
     if isinstance(pin, str):
@@ -80,6 +84,8 @@ def check_pin(pin: str | bytes, max_token_bytes: int = MAX_TOKEN_BYTES) -> bytes
     pin = bytes(pin)
     if not pin or len(pin) > max_token_bytes or find_terminator(pin, 0) >= 0:
         raise ValueError("the PIN must be 1 to %d bytes with no CR, LF or NUL" % max_token_bytes)
+    if OPENING.startswith(pin):
+        raise ValueError("the PIN must not be %r or its beginning: that opens protocol 2" % OPENING.decode())
     return pin
 
 

@@ -5,8 +5,15 @@ transition is checked against :data:`TRANSITIONS`, the one table of rules.
 The session never writes to the peer: the protocol has no replies.
 """
 
-from tcpcam.core.errors import HandshakeTimeout, LocalProtocolError, RemoteProtocolError, TokenTooLong, WrongPin
-from tcpcam.core.events import Accepted, Finished, Rejected
+from tcpcam.core.errors import (
+    HandshakeTimeout,
+    LegacyRefused,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TokenTooLong,
+    WrongPin,
+)
+from tcpcam.core.events import Accepted, Finished, Rejected, Upgrade
 from tcpcam.core.limits import MAX_TOKEN_BYTES
 from tcpcam.core.request import check_pin, constant_time_equal, find_terminator, parse_command
 
@@ -15,14 +22,16 @@ AWAITING_COMMAND = "awaiting-command"
 STREAMING = "streaming"
 DONE = "done"
 REJECTED = "rejected"
+UPGRADED = "upgraded"
 
 #: Which state may follow which; nothing else is allowed.
 TRANSITIONS = {
-    AWAITING_PIN: (AWAITING_COMMAND, REJECTED, DONE),
+    AWAITING_PIN: (AWAITING_COMMAND, REJECTED, DONE, UPGRADED),
     AWAITING_COMMAND: (STREAMING, REJECTED, DONE),
     STREAMING: (DONE,),
     DONE: (),
     REJECTED: (),
+    UPGRADED: (),
 }
 
 _AWAITING = (AWAITING_PIN, AWAITING_COMMAND)
@@ -44,9 +53,14 @@ class Session:
     PIN and go on past it are taken as the PIN followed by the command.
     """
 
-    def __init__(self, pin: str | bytes, max_token_bytes: int = MAX_TOKEN_BYTES) -> None:
+    def __init__(self, pin: str | bytes, max_token_bytes: int = MAX_TOKEN_BYTES, opening: bytes | None = None,
+                 legacy: bool = True) -> None:
         self.max_token_bytes = max_token_bytes
         self._pin = check_pin(pin, max_token_bytes)
+        #: The first line that asks for a newer protocol (None: not offered).
+        self.opening = opening
+        #: False when a legacy request is refused (the server speaks only the newer protocol).
+        self.legacy = legacy
         self._partial = bytearray()
         self.state = AWAITING_PIN
         #: The N of the request once accepted (N <= 0: endless).
@@ -88,6 +102,8 @@ class Session:
         data = bytes(data)
         position = 0
         while position < len(data) and self.state in _AWAITING:
+            if self.state == UPGRADED:
+                break
             end = find_terminator(data, position)
             piece_end = len(data) if end < 0 else end
             if len(self._partial) + piece_end - position > self.max_token_bytes:
@@ -101,6 +117,10 @@ class Session:
             else:
                 position = end + 1
                 events.extend(self._take_token())
+        if self.state == UPGRADED:
+            for event in events:
+                if isinstance(event, Upgrade):
+                    event.rest = data[position:]
         return events
 
     def peer_idle(self) -> list:
@@ -148,6 +168,8 @@ class Session:
 
     def _take_pin_prefix(self) -> list:
         pin_length = len(self._pin)
+        if self.opening is not None and self.opening.startswith(bytes(self._partial)):
+            return []
         if (
             self.state == AWAITING_PIN
             and len(self._partial) > pin_length
@@ -160,6 +182,11 @@ class Session:
         return []
 
     def _take_pin(self, token: bytes) -> list:
+        if self.opening is not None and token == self.opening:
+            self._move(UPGRADED)
+            return [Upgrade()]
+        if not self.legacy:
+            return self._reject(LegacyRefused("a legacy request: this server speaks protocol 2 only"))
         if not constant_time_equal(token, self._pin):
             return self._reject(WrongPin("wrong PIN (%d bytes)" % len(token)))
         self._move(AWAITING_COMMAND)

@@ -229,8 +229,7 @@ class TCPCamServerFactory(Factory):
         while queue:
             action = queue.pop(0)
             if isinstance(action, Write):
-                parts = [action.head] if action.payload is None else [action.head, action.payload]
-                cast(TCPCamServerProtocol, action.conn).transport.writeSequence(parts)
+                cast(TCPCamServerProtocol, action.conn).transport.writeSequence(cast("list[bytes]", action.parts))
             elif isinstance(action, Close):
                 cast(TCPCamServerProtocol, action.conn).close(action.abort)
             elif isinstance(action, Capture):
