@@ -13,14 +13,19 @@ try:
 except ImportError:  # MicroPython before 1.21 calls it uasyncio
     import uasyncio as asyncio
 import gc
+import os
+import time
 
 from tcpcam_fw.client import Connection, describe
 from tcpcam_fw.clock import MAX_GAP_MS, Clock
 from tcpcam_fw.keepalive import set_keepalive
 from tcpcam_fw.log import say
 
-from tcpcam.core.actions import Capture, Close, Log, Write
+import tcpcam
+from tcpcam.core.actions import ApplySettings, AskHealth, Capture, Close, Log, Write
+from tcpcam.core.camera_settings import FRAMESIZE_NAMES, SETTINGS
 from tcpcam.core.limits import BOARD_BACKLOG
+from tcpcam.core.mac import parse_key
 from tcpcam.core.server_role import ServerRole
 
 
@@ -36,7 +41,14 @@ class FrameServer:
             handshake_timeout_ms=config["handshake_timeout_ms"], idle_ms=config["idle_ms"],
             send_timeout_ms=config["send_timeout_ms"], close_timeout_ms=config["close_timeout_ms"],
             source_timeout_ms=None, pin_failures=config["pin_failures"],
-            pending_per_address=config["pending_per_address"], first_byte_timeout_ms=config["first_byte_timeout_ms"])
+            pending_per_address=config["pending_per_address"], first_byte_timeout_ms=config["first_byte_timeout_ms"],
+            key=parse_key(config["key"]) if config["key"] else None, legacy=config["legacy"], random=os.urandom,
+            device={"name": config["name"], "firmware": "tcpcam %s" % tcpcam.__version__,
+                    "sensor": getattr(source, "sensor", config["source"]),
+                    "framesizes": list(getattr(source, "framesizes", FRAMESIZE_NAMES))},
+            settings={option.name: config[option.name] for option in SETTINGS.options})
+        self._started = time.ticks_ms()
+        self._pending = []
         self.frames = 0
         self._ticket = 0
         self._wake = asyncio.Event()
@@ -72,7 +84,38 @@ class FrameServer:
                 self._ticket = action.ticket
             elif isinstance(action, Log):
                 say(action.text)
+            elif isinstance(action, (ApplySettings, AskHealth)):
+                # Answered from the timer task, not from inside this call.
+                self._pending.append(action)
         self._wake.set()
+
+    def _answer(self, action):
+        if isinstance(action, AskHealth):
+            self.run(self.role.report_health(self.health(), self.now()))
+            return
+        apply = getattr(self.source, "apply", None)
+        if apply is None:
+            self.run(self.role.settings_applied(action.ticket, None, "this source has no camera settings",
+                                                self.now()))
+            return
+        try:
+            applied = apply(action.settings)
+        except (OSError, ValueError) as error:
+            self.run(self.role.settings_applied(action.ticket, None, str(error) or "the camera refused",
+                                                self.now()))
+            return
+        self.run(self.role.settings_applied(action.ticket, applied or action.settings, None, self.now()))
+
+    def health(self):
+        """The board's own figures for protocol 2's health messages."""
+        facts = getattr(self.source, "health", None)
+        status = self.role.status()
+        figures = {"free_heap": gc.mem_free(), "uptime_s": time.ticks_diff(time.ticks_ms(), self._started) // 1000,
+                   "clients": status["clients"], "streaming": status["streaming"], "frames": self.frames,
+                   "capture_errors": status["capture_failures"]}
+        if callable(facts):
+            figures.update(facts())
+        return figures
 
     def set_keepalive(self, writer):
         """Keep-alive on a new connection; a port without it is said once."""
@@ -95,6 +138,8 @@ class FrameServer:
         role = self.role
         while True:
             self.run(role.tick(self.now()))
+            while self._pending:
+                self._answer(self._pending.pop(0))
             if self._ticket:
                 ticket, self._ticket = self._ticket, 0
                 self._capture(ticket)

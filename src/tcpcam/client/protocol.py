@@ -25,17 +25,16 @@ module drives it from the reactor.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from twisted.internet import defer, error, protocol
-from twisted.internet.endpoints import clientFromString
+from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
 
+from tcpcam.client.connecting import connectTo, endpointFor
 from tcpcam.core import limits
 from tcpcam.core.actions import Write
 from tcpcam.core.client_role import ClientRole
-from tcpcam.core.errors import ConnectFailed
 
 #: Pause between the PIN and the command, in seconds (see :data:`tcpcam.core.limits.PIN_PAUSE_MS`).
 DEFAULT_PAUSE_SECONDS = limits.PIN_PAUSE_MS / 1000
@@ -363,16 +362,6 @@ class TCPCamClientFactory(protocol.Factory):
         return proto
 
 
-def _connectReason(failure: Failure) -> str:
-    if failure.check(error.ConnectionRefusedError):
-        return "connection refused"
-    if failure.check(error.DNSLookupError):
-        return "host name not found"
-    if failure.check(error.TimeoutError):
-        return "timed out"
-    return failure.getErrorMessage()
-
-
 def fetch(reactor: Any, endpoint: str | IStreamClientEndpoint, pin: str | bytes, frames: int,
           frameReceived: FrameConsumer, connectTimeout: float | None = DEFAULT_CONNECT_TIMEOUT,
           address: str | None = None, **options: Any) -> defer.Deferred[FetchSummary]:
@@ -390,14 +379,9 @@ def fetch(reactor: Any, endpoint: str | IStreamClientEndpoint, pin: str | bytes,
     :class:`~tcpcam.core.errors.ConnectFailed`. Cancelling it stops the
     connection attempt or aborts the connection.
     """
-    if isinstance(endpoint, str):
-        address = address or endpoint
-        endpoint = cast(IStreamClientEndpoint, clientFromString(reactor, endpoint))
-    elif address is None:
-        address = repr(endpoint)
+    endpoint, address = endpointFor(reactor, endpoint, address)
     factory = TCPCamClientFactory(pin, frames, frameReceived, clock=reactor, **options)
     connected: list[TCPCamClientProtocol] = []
-    timedOut: list[bool] = []
 
     def cancel(result: defer.Deferred[FetchSummary]) -> None:
         if connected:
@@ -408,30 +392,13 @@ def fetch(reactor: Any, endpoint: str | IStreamClientEndpoint, pin: str | bytes,
     result: defer.Deferred[FetchSummary] = defer.Deferred(cancel)
 
     def connectionMade(proto: TCPCamClientProtocol) -> None:
-        if timer is not None and timer.active():
-            timer.cancel()
         connected.append(proto)
         proto.finished.chainDeferred(result)
 
     def connectionFailed(failure: Failure) -> None:
-        if timer is not None and timer.active():
-            timer.cancel()
-        if timedOut:
-            failure = Failure(ConnectFailed(str(address), "timed out after %g s" % (connectTimeout or 0)))
-        elif failure.check(defer.CancelledError, error.ConnectingCancelledError):
-            failure = Failure(defer.CancelledError())
-        elif failure.check(error.ConnectError):
-            failure = Failure(ConnectFailed(str(address), _connectReason(failure)))
         if not result.called:
             result.errback(failure)
 
-    def timeUp() -> None:
-        timedOut.append(True)
-        connecting.cancel()
-
-    timer: IDelayedCall | None = None
-    connecting = endpoint.connect(factory)
-    if connectTimeout is not None and not connecting.called:
-        timer = reactor.callLater(connectTimeout, timeUp)
+    connecting = connectTo(reactor, endpoint, factory, connectTimeout, address)
     connecting.addCallbacks(connectionMade, connectionFailed)
     return result

@@ -26,6 +26,7 @@ from tcpcam.core.limits import (
     PIN_FAILURES,
     SEND_TIMEOUT_MS,
 )
+from tcpcam.core.mac import parse_key
 from tcpcam.core.options import Option, OptionTable, show_value
 
 #: Name of the configuration file in the device's root folder.
@@ -40,7 +41,11 @@ SCHEMA = OptionTable((
     Option("password", "", "text", 0, WPA_PASSWORD_LENGTHS[1], "WiFi password (8 to 63 characters, or none)"),
     Option("port", DEFAULT_PORT, "int", 1, 65535, "TCP port"),
     Option("bind", "0.0.0.0", "ipv4", meaning="address to listen on"),
-    Option("pin", DEFAULT_PIN, "pin", 1, MAX_TOKEN_BYTES, "PIN clients must send"),
+    Option("pin", DEFAULT_PIN, "pin", 1, MAX_TOKEN_BYTES, "PIN legacy clients must send"),
+    Option("key", "", "text", 0, 128, "device key of protocol 2, as tcpcam firmware config writes it"
+           " (empty: protocol 2 off)"),
+    Option("legacy", True, "bool", meaning="also serve legacy clients (with the PIN)"),
+    Option("name", "tcpcam", "text", 1, 32, "the camera's name in protocol 2's hello"),
     Option("source", "camera", "choice", meaning="frame source", choices=SOURCES),
 ) + SETTINGS.options + (
     Option("interval_ms", BOARD_INTERVAL_MS, "int", 0, MAX_INTERVAL_MS, "time between frames", unit="ms"),
@@ -96,6 +101,15 @@ def apply(data: object) -> tuple:
     if config["wifi_retry_max_ms"] < config["wifi_retry_ms"]:
         problems.append("config: wifi_retry_max_ms is below wifi_retry_ms; using %d" % config["wifi_retry_ms"])
         config["wifi_retry_max_ms"] = config["wifi_retry_ms"]
+    if config["key"]:
+        try:
+            parse_key(config["key"])
+        except ValueError as error:
+            problems.append("config: bad key: %s; protocol 2 stays off" % error)
+            config["key"] = ""
+    if not config["key"] and not config["legacy"]:
+        problems.append("config: legacy is false but there is no key; serving legacy clients")
+        config["legacy"] = True
     password = config["password"]
     if password and not WPA_PASSWORD_LENGTHS[0] <= len(password) <= WPA_PASSWORD_LENGTHS[1]:
         problems.append("config: bad password: a WPA password has %d to %d characters; using none"

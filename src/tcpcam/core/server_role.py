@@ -497,7 +497,9 @@ class ServerRole:
                 link.next_frame_at = now + int(1000 / session.max_fps)
             for event in session.frame_sent():
                 if isinstance(event, Finished):
-                    actions += self._finished(link, event, now)
+                    self.counters["finished"] += 1
+                    text = "%s got its %s" % (link.peer, plural(event.frames_sent, "frame"))
+                    actions.append(Log(INFO, text, "client"))
         return actions
 
     def capture_failed(self, ticket: int, reason: str, now: int, unexpected: bool = False) -> list:

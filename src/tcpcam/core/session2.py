@@ -151,7 +151,12 @@ class Session2:
         self.frames_remaining = frames if frames > 0 else None
 
     def frame_sent(self) -> list:
-        """One stream frame went to the client; may return :class:`Finished`."""
+        """One stream frame went to the client; may return :class:`Finished`.
+
+        Unlike a legacy stream, a finished protocol 2 stream leaves the
+        connection open: the client may ask for more (snapshots, settings,
+        another stream).
+        """
         if self.state != STREAMING:
             raise LocalProtocolError("frame_sent() called on a session that is %s" % self.state)
         self.frames_sent += 1
@@ -160,7 +165,7 @@ class Session2:
         self.frames_remaining -= 1
         if self.frames_remaining > 0:
             return []
-        self._move(DONE)
+        self._move(READY)
         return [Finished(self.frames_sent)]
 
     def frame_skipped(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tcpcam.core import limits
+from tcpcam.core.mac import parse_key
 from tcpcam.core.options import Option, OptionTable
 from tcpcam.server.protocol import DEFAULT_KEEPALIVE, TCPCamServerFactory
 from tcpcam.server.sources import DEFAULT_SPEC, IFrameSource, builtinSources, sourceFromSpec
@@ -15,7 +16,10 @@ DEFAULT_LISTEN = "tcp:%d" % limits.DEFAULT_PORT
 OPTIONS = OptionTable((
     Option("listen", DEFAULT_LISTEN, "text", 1, 1000,
            "endpoint to listen on, such as tcp:3333 or tcp:3333:interface=127.0.0.1", short="l"),
-    Option("pin", limits.DEFAULT_PIN, "pin", 1, limits.MAX_TOKEN_BYTES, "PIN the clients must send", short="p"),
+    Option("pin", limits.DEFAULT_PIN, "pin", 1, limits.MAX_TOKEN_BYTES, "PIN legacy clients must send", short="p"),
+    Option("key", "", "text", 0, 128, "device key of protocol 2 (base32 text; empty: protocol 2 off)", short="k"),
+    Option("legacy", True, "bool", meaning="also serve legacy clients (with the PIN)"),
+    Option("name", "tcpcam", "text", 1, 32, "the camera's name in protocol 2's hello"),
     Option("source", DEFAULT_SPEC, "text", 1, 4096,
            "frame source, one of " + ", ".join(builtinSources()) + " or an installed tcpcam.sources plugin",
            short="s"),
@@ -51,8 +55,12 @@ def buildFactory(values: dict[str, Any], reactor: Any = None, source: IFrameSour
     """
     if source is None:
         source = sourceFromSpec(values["source"], reactor)
+    key = parse_key(values["key"]) if values["key"] else None
+    if key is None and not values["legacy"]:
+        raise ValueError("--legacy false needs a --key: without one only legacy clients could connect")
     return TCPCamServerFactory(
-        source, pin=values["pin"], interval=values["interval_ms"] / 1000, maxClients=values["max_clients"],
+        source, pin=values["pin"], key=key, legacy=values["legacy"], name=values["name"],
+        interval=values["interval_ms"] / 1000, maxClients=values["max_clients"],
         handshakeTimeout=values["handshake_timeout"], sendTimeout=values["send_timeout"],
         keepAlive=values["keepalive"], reactor=reactor, pinFailures=values["pin_failures"],
         pinWindow=values["pin_window"], pinBlock=values["pin_block"],

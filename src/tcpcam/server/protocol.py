@@ -15,7 +15,9 @@ the role what happens and carries out the actions it returns.
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from typing import Any, cast
 
 from twisted.internet import defer
@@ -26,8 +28,10 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+import tcpcam
 from tcpcam.core import limits
-from tcpcam.core.actions import ERROR, WARN, CancelCapture, Capture, Close, Log, Write
+from tcpcam.core.actions import ERROR, WARN, ApplySettings, AskHealth, CancelCapture, Capture, Close, Log, Write
+from tcpcam.core.camera_settings import FRAMESIZE_NAMES, SETTINGS
 from tcpcam.core.server_role import ServerRole
 from tcpcam.core.session import Session
 from tcpcam.server.sources.base import FrameUnavailable, IFrameSource
@@ -149,7 +153,8 @@ class TCPCamServerFactory(Factory):
                  closeTimeout: float = limits.CLOSE_TIMEOUT_MS / 1000,
                  sendTimeout: float = limits.SEND_TIMEOUT_MS / 1000,
                  pendingPerAddress: int = limits.PENDING_PER_ADDRESS,
-                 firstByteTimeout: float = limits.FIRST_BYTE_TIMEOUT_MS / 1000) -> None:
+                 firstByteTimeout: float = limits.FIRST_BYTE_TIMEOUT_MS / 1000,
+                 key: bytes | None = None, legacy: bool = True, name: str = "tcpcam") -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
@@ -161,6 +166,10 @@ class TCPCamServerFactory(Factory):
         self.keepAlive = tuple(keepAlive) if keepAlive is not None else None
         self.reactor: Any = reactor
         retry = toMilliseconds(sourceRetryDelay)
+        device = {"name": name, "firmware": "tcpcam %s" % tcpcam.__version__,
+                  "sensor": getattr(source, "sensor", "none"),
+                  "framesizes": list(getattr(source, "framesizes", FRAMESIZE_NAMES))}
+        settings = getattr(source, "settings", None)
         self.role = ServerRole(
             pin, max_clients=maxClients, interval_ms=toMilliseconds(interval),
             handshake_timeout_ms=toMilliseconds(handshakeTimeout), idle_ms=toMilliseconds(idleTimeout),
@@ -169,7 +178,9 @@ class TCPCamServerFactory(Factory):
             capture_retry_ms=max(1, retry), capture_retry_max_ms=max(retry, limits.CAPTURE_RETRY_MAX_MS),
             pin_failures=pinFailures, pin_window_ms=toMilliseconds(pinWindow),
             pin_block_ms=toMilliseconds(pinBlock), pending_per_address=pendingPerAddress,
-            first_byte_timeout_ms=toMilliseconds(firstByteTimeout))
+            first_byte_timeout_ms=toMilliseconds(firstByteTimeout), key=key, legacy=legacy, random=os.urandom,
+            device=device, settings=dict(settings) if settings else SETTINGS.defaults())
+        self._started = self.now()
         self._timer: IDelayedCall | None = None
         self._timerAt: int | None = None
         self._capture: tuple[int, Deferred[Any]] | None = None
@@ -229,7 +240,9 @@ class TCPCamServerFactory(Factory):
         while queue:
             action = queue.pop(0)
             if isinstance(action, Write):
-                cast(TCPCamServerProtocol, action.conn).transport.writeSequence(cast("list[bytes]", action.parts))
+                # Twisted takes bytes only: the small per-client part (a bytearray) is copied.
+                parts = [part if isinstance(part, bytes) else bytes(part) for part in action.parts]
+                cast(TCPCamServerProtocol, action.conn).transport.writeSequence(parts)
             elif isinstance(action, Close):
                 cast(TCPCamServerProtocol, action.conn).close(action.abort)
             elif isinstance(action, Capture):
@@ -238,7 +251,30 @@ class TCPCamServerFactory(Factory):
                 self._cancelCapture(action.ticket)
             elif isinstance(action, Log):
                 self.logAction(action)
+            elif isinstance(action, ApplySettings):
+                queue.extend(self._applySettings(action))
+            elif isinstance(action, AskHealth):
+                queue.extend(self.role.report_health(self.health(), self.now()))
         self._reschedule()
+
+    def health(self) -> dict[str, Any]:
+        """The figures a protocol 2 health message carries, as far as a computer has them."""
+        status = self.role.status()
+        return {"uptime_s": (self.now() - self._started) // 1000, "clients": status["clients"],
+                "streaming": status["streaming"], "frames": status["frames_captured"],
+                "capture_errors": status["capture_failures"], "reset_cause": "none", "clock_synced": True,
+                "free_heap": None, "largest_free_block": None, "wifi_rssi": None}
+
+    def _applySettings(self, action: ApplySettings) -> list[Any]:
+        apply = getattr(self.source, "applySettings", None)
+        if apply is None:
+            return self.role.settings_applied(action.ticket, None, "this frame source has no camera settings",
+                                              self.now())
+        try:
+            applied = apply(dict(action.settings))
+        except ValueError as error:
+            return self.role.settings_applied(action.ticket, None, str(error), self.now())
+        return self.role.settings_applied(action.ticket, dict(applied or action.settings), None, self.now())
 
     def logAction(self, action: Log) -> None:
         """Log one line the core asked for (with the source's traceback when it is a bug)."""
@@ -295,7 +331,7 @@ class TCPCamServerFactory(Factory):
                 raise TypeError("the source gave %s, not bytes" % (type(frame).__name__,))
             except TypeError:
                 return self._captureFailed(ticket, Failure())
-        return self.role.captured(ticket, frame, self.now())
+        return self.role.captured(ticket, frame, self.now(), int(time.time() * 1000))
 
     def _captureFailed(self, ticket: int, failure: Failure) -> list[Any]:
         expected = failure.check(FrameUnavailable, TimeoutError, defer.TimeoutError) is not None

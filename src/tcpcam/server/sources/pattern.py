@@ -5,28 +5,18 @@ from __future__ import annotations
 import datetime
 import io
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import implementer
 
+from tcpcam.core.camera_settings import FRAMESIZES, SETTINGS, pixels
 from tcpcam.server.sources.base import IFrameSource, SourceSpecError
 
 if TYPE_CHECKING:
     from PIL.ImageFont import FreeTypeFont, ImageFont
 
 #: The original firmware's frame sizes, by the names it used.
-FRAME_SIZES = {
-    "240X240": (240, 240),
-    "QVGA": (320, 240),
-    "CIF": (400, 296),
-    "HVGA": (480, 320),
-    "VGA": (640, 480),
-    "SVGA": (800, 600),
-    "XGA": (1024, 768),
-    "HD": (1280, 720),
-    "SXGA": (1280, 1024),
-    "UXGA": (1600, 1200),
-}
+FRAME_SIZES = {name: (width, height) for name, width, height in FRAMESIZES}
 #: Size drawn when the spec names none.
 DEFAULT_SIZE = (640, 480)
 #: Smallest and largest width or height accepted.
@@ -74,16 +64,47 @@ class PatternSource:
     frame number and the local time drawn in, at a size of the original's.
 
     ``clock`` returns the time to draw (a ``datetime``); it defaults to now.
+
+    It obeys the camera settings of protocol 2 (:meth:`applySettings`), so
+    every setting can be seen end to end: the frame size changes the
+    picture's size, the quality its JPEG quality, and brightness, contrast,
+    saturation, flip, mirror and the effects change the picture.
     """
+
+    #: What protocol 2's hello says this camera is.
+    sensor = "simulated"
 
     def __init__(self, size: tuple[int, int] = DEFAULT_SIZE, quality: int = JPEG_QUALITY,
                  clock: Callable[[], datetime.datetime] | None = None) -> None:
-        from PIL import Image, ImageDraw
-
-        self.size = size
         self.quality = quality
         self.frameNumber = 0
         self._clock = clock or datetime.datetime.now
+        #: The camera settings in the vocabulary of tcpcam.core.camera_settings.
+        self.settings = SETTINGS.defaults()
+        self.settings["quality"] = quality
+        for name, width, height in FRAMESIZES:
+            if (width, height) == tuple(size):
+                self.settings["framesize"] = name
+        self._resize(size)
+
+    @property
+    def framesizes(self) -> list[str]:
+        """The frame sizes it can draw: all of the original's."""
+        return [name for name, _, _ in FRAMESIZES]
+
+    def applySettings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Take new camera settings (checked ones, every key); returns them as applied."""
+        settings = dict(settings)
+        if settings["framesize"] != self.settings["framesize"]:
+            self._resize(pixels(settings["framesize"]))
+        self.quality = min(95, int(settings["quality"]))
+        self.settings = settings
+        return settings
+
+    def _resize(self, size: tuple[int, int]) -> None:
+        from PIL import Image, ImageDraw
+
+        self.size = size
         width, height = size
         self._bars = Image.new("RGB", (width, height))
         draw = ImageDraw.Draw(self._bars)
@@ -114,9 +135,37 @@ class PatternSource:
                   font=self._font, fill=(255, 255, 255))
         draw.text((4, height - line - 2), now.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (now.microsecond // 1000),
                   font=self._font, fill=(255, 255, 0))
+        image = _adjusted(image, self.settings)
         output = io.BytesIO()
         image.save(output, "JPEG", quality=self.quality)
         return output.getvalue()
+
+
+def _adjusted(image: Any, settings: dict[str, Any]) -> Any:
+    """The picture with the settings that change it: brightness, contrast, saturation, flip, mirror, effect."""
+    from PIL import Image, ImageEnhance, ImageOps
+
+    for enhancer, name in ((ImageEnhance.Brightness, "brightness"), (ImageEnhance.Contrast, "contrast"),
+                           (ImageEnhance.Color, "saturation")):
+        if settings.get(name):
+            image = enhancer(image).enhance(1.0 + 0.4 * settings[name])
+    if settings.get("flip"):
+        image = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    if settings.get("mirror"):
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    effect = settings.get("effect", "none")
+    if effect == "grayscale":
+        image = ImageOps.grayscale(image).convert("RGB")
+    elif effect == "negative":
+        image = ImageOps.invert(image)
+    elif effect == "sepia":
+        image = ImageOps.colorize(ImageOps.grayscale(image), (40, 20, 0), (255, 230, 190))
+    elif effect in ("red", "green", "blue"):
+        red, green, blue = image.split()
+        empty = Image.new("L", image.size, 0)
+        bands = {"red": (red, empty, empty), "green": (empty, green, empty), "blue": (empty, empty, blue)}[effect]
+        image = Image.merge("RGB", bands)
+    return image
 
 
 def _bounce(step: int, span: int) -> int:

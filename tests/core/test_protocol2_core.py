@@ -62,9 +62,12 @@ def test_frames_carry_their_sequence_capture_time_wall_time_and_misses():
     assert [frame[2] for frame in pipe.frames] == [10, 20, 30]
     assert pipe.frames[0][3] == 1700000000010
     assert all(frame[4] == messages.STREAM and frame[5] == 0 for frame in pipe.frames)
-    assert pipe.of(Closing)[0].reason == "finished" and pipe.closed == "close"
-    pipe.pump()
-    assert pipe.client.done and pipe.client.error is None
+    assert pipe.closed is None and server.counters["finished"] == 1
+    pipe.tick(40)
+    assert len(pipe.frames) == 3, "the stream ended; the connection stays for more requests"
+    pipe.request("snapshot")
+    pipe.tick(50)
+    assert pipe.frames[-1][4] == messages.SNAPSHOT
 
 
 def test_a_busy_client_is_told_how_many_frames_it_missed():
