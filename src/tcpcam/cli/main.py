@@ -1,4 +1,4 @@
-"""The ``tcpcam`` console script: ``tcpcam get|serve|record|firmware ...``."""
+"""The ``tcpcam`` console script: ``tcpcam get|set|info|snap|serve|record|firmware ...``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from collections.abc import Sequence
 #: Subcommand name, module under tcpcam.commands, one-line help.
 SUBCOMMANDS = (
     ("get", "get", "fetch frames from a camera (replaces TCPCam_client)"),
+    ("set", "set", "change camera settings (protocol 2)"),
+    ("info", "info", "show a camera's device facts, settings and health (protocol 2)"),
+    ("snap", "snap", "take one picture"),
     ("serve", "serve", "run the reference server with a frame source"),
     ("record", "record", "record from cameras, with a live view in the browser"),
     ("firmware", "firmware", "configure, bundle, flash, deploy or simulate the firmware"),
