@@ -123,3 +123,73 @@ def test_frame_whole_in_a_chunk_is_a_view_of_it_and_a_split_one_reuses_a_buffer(
     decoder.receive_data(encode_frame(b"c" * 20)[10:])
     third = decoder.next_frame()
     assert third.obj is second.obj and bytes(third) == b"c" * 20
+
+
+# Protocol 2.
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "core"))
+from wire import KEY, Pipe, Randomness  # noqa: E402
+
+from tcpcam.core.actions import Close, Write  # noqa: E402
+from tcpcam.core.client_role2 import Client2Role, Frame  # noqa: E402
+from tcpcam.core.server_role import ServerRole  # noqa: E402
+
+
+def _server_bytes_of_a_session(frames):
+    """What a protocol 2 server sends in a session that streams ``frames``, and what its client got."""
+    pipe = Pipe(ServerRole("1235", key=KEY, random=Randomness()))
+    pipe.request("stream", frames=len(frames))
+    for index, frame in enumerate(frames):
+        pipe.tick(10 * (index + 1), frame=frame)
+    return b"".join(pipe.transcript), [frame[0] for frame in pipe.frames]
+
+
+@settings(max_examples=30)
+@given(st.lists(st.binary(min_size=1, max_size=200), min_size=1, max_size=5), st.data())
+def test_any_split_of_a_protocol_2_stream_gives_the_client_the_same_frames(frames, data):
+    wire, expected = _server_bytes_of_a_session(frames)
+    assert expected == frames
+    client = Client2Role(KEY, Randomness(100))
+    client.connected(0)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=30)))
+    got = []
+    for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        client.receive_data(wire[start:end], 1)
+        while True:
+            item = client.next_item(1)
+            if item is None:
+                break
+            if isinstance(item, Frame):
+                got.append(bytes(item.payload))
+    # The client draws the same randomness as the pipe's, so it holds the same session key.
+    assert got == frames and client.error is None
+
+
+@given(st.lists(st.binary(max_size=80), max_size=30))
+def test_random_bytes_after_the_opening_never_crash_the_server_nor_make_it_buffer(pieces):
+    role = ServerRole("1235", key=KEY, random=Randomness())
+    conn = object()
+    role.connect(conn, "10.0.0.1", 0)
+    actions = role.receive(conn, b"TCPCAM/2\n", 0)
+    for piece in pieces:
+        actions += role.receive(conn, piece, 1)
+    session = role.session(conn)
+    assert session is None or session.state in ("hello-sent", "rejected", "done")
+    assert all(isinstance(action.head, bytes) for action in actions if isinstance(action, Write))
+    assert sum(len(piece) for piece in pieces) < 4096 * 2 or any(isinstance(a, Close) for a in actions)
+
+
+@given(st.lists(st.binary(max_size=80), max_size=30))
+def test_random_bytes_never_crash_the_protocol_2_client(pieces):
+    client = Client2Role(KEY, Randomness())
+    client.connected(0)
+    for piece in pieces:
+        client.receive_data(piece, 1)
+        for _ in range(100):
+            if client.next_item(1) is None:
+                break
+    client.connection_lost(2)
+    for _ in range(100):
+        if client.next_item(2) is None:
+            break
+    assert client.done

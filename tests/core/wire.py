@@ -43,6 +43,8 @@ class Pipe:
         self.captures = []
         self.health_asked = 0
         self.flushing = True
+        #: Every byte the server sent this client, in order.
+        self.transcript = []
         if not hasattr(role, "pipes"):
             role.pipes = {}
         role.pipes[id(self.conn)] = self
@@ -59,7 +61,9 @@ class Pipe:
                 pipe.server([action])
                 pipe.pump()
             elif isinstance(action, Write) and action.conn is self.conn:
-                self.client.receive_data(b"".join(bytes(part) for part in action.parts), self.now)
+                data = b"".join(bytes(part) for part in action.parts)
+                self.transcript.append(data)
+                self.client.receive_data(data, self.now)
                 if self.flushing:
                     self.server(self.role.written(self.conn, self.now))
             elif isinstance(action, Close) and action.conn is self.conn:
