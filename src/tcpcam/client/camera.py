@@ -40,6 +40,7 @@ from twisted.python.failure import Failure
 
 from tcpcam.client.connecting import connectTo, endpointFor
 from tcpcam.client.protocol import fetch
+from tcpcam.client.readsize import AdaptiveReadSize
 from tcpcam.core import limits
 from tcpcam.core.actions import Close, Write
 from tcpcam.core.client_role2 import Client2Role, Closing, Frame, Health, Hello, ProtocolMemory, Ready, Result, Settings
@@ -108,6 +109,7 @@ class Camera2Protocol(protocol.Protocol):
         self._streamWanted = 0
         self._holding = False
         self._timer: IDelayedCall | None = None
+        self._reads = AdaptiveReadSize()
 
     @property
     def holding(self) -> bool:
@@ -146,7 +148,7 @@ class Camera2Protocol(protocol.Protocol):
         self._streamFrames = 0
         self._streamWanted = frames if frames > 0 else 0
         done = self._streamDone
-        self.request("stream", frames=frames).addErrback(done.errback)
+        self.request("stream", frames=frames).addErrback(lambda failure: None if done.called else done.errback(failure))
         return done
 
     def snapshot(self) -> defer.Deferred[bytes]:
@@ -169,10 +171,12 @@ class Camera2Protocol(protocol.Protocol):
 
     def connectionMade(self) -> None:
         """Open protocol 2."""
+        self._reads.attach(self.transport)
         self._run(self.role.connected(self.now()))
 
     def dataReceived(self, data: bytes) -> None:
         """Hand the bytes to the role and act on what they bring."""
+        self._reads.received(len(data))
         self.role.receive_data(data, self.now())
         self._drain()
 
@@ -197,11 +201,14 @@ class Camera2Protocol(protocol.Protocol):
         self._reschedule()
 
     def _drain(self) -> None:
+        now = self.now()
         while not self._holding:
-            item = self.role.next_item(self.now())
+            item = self.role.next_item(now)
             if item is None:
                 break
-            if isinstance(item, (Write, Close)):
+            if isinstance(item, Frame):
+                self._frame(item)
+            elif isinstance(item, (Write, Close)):
                 self._run([item])
             else:
                 self._event(item)
@@ -289,9 +296,13 @@ class Camera2Protocol(protocol.Protocol):
                 self.finished.callback(None)
 
     def _reschedule(self) -> None:
-        self._stopTimer()
-        due = self.role.next_deadline()
-        if due is not None and not self.role.done:
+        due = None if self.role.done else self.role.next_deadline()
+        if self._timer is not None and self._timer.active():
+            if due is not None and abs(self._timer.getTime() - due / 1000) < 0.0005:
+                return
+            self._timer.cancel()
+        self._timer = None
+        if due is not None:
             self._timer = self.clock.callLater(max(0, due - self.now()) / 1000, self._tick)
 
     def _tick(self) -> None:

@@ -31,7 +31,9 @@ from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
 
+from tcpcam.client import readsize
 from tcpcam.client.connecting import connectTo, endpointFor
+from tcpcam.client.readsize import AdaptiveReadSize
 from tcpcam.core import limits
 from tcpcam.core.actions import Write
 from tcpcam.core.client_role import ClientRole
@@ -88,22 +90,9 @@ class TCPCamClientProtocol(protocol.Protocol):
     no limit.
     """
 
-    #: Bytes asked of the socket per read, when the transport lets us set it
-    #: (Twisted's TCP transports read ``bufferSize`` bytes, 64 KiB by default).
-    #: ``socket.recv`` allocates a bytes object of this size for every read and
-    #: shrinks it to what arrived. 128 KiB and up is glibc's mmap threshold:
-    #: such a block is mapped, shrunk with mremap and unmapped again on every
-    #: read, and each page that is filled faults, about five times the CPU of
-    #: a read below it. So reads start just below it (64 bytes are the bytes
-    #: object's header and malloc's own).
-    readSize = 128 * 1024 - 64
-    #: Largest read. A read that fills the whole buffer means more data is
-    #: waiting: the next read asks for twice as much, up to this. A read that
-    #: comes back short goes back to the largest size that has come back full:
-    #: glibc serves blocks that large from its heap from then on (it raises its
-    #: threshold when it unmaps one), so the trap above is behind us. Fewer,
-    #: larger reads cut the reactor's cost per byte when the sender is fast.
-    maxReadSize = 1024 * 1024
+    #: Bytes asked of the socket per read at first, and at most (see :mod:`tcpcam.client.readsize`).
+    readSize = readsize.START
+    maxReadSize = readsize.MAXIMUM
 
     factory: TCPCamClientFactory | None = None
 
@@ -132,8 +121,7 @@ class TCPCamClientProtocol(protocol.Protocol):
         self.finished: defer.Deferred[FetchSummary] = defer.Deferred(self._cancel)
         self._failure: Failure | None = None
         self._timer: IDelayedCall | None = None
-        self._readSize: int | None = None
-        self._filledSize: int | None = None
+        self._reads = AdaptiveReadSize(self.readSize, self.maxReadSize)
 
     @property
     def framesReceived(self) -> int:
@@ -170,8 +158,7 @@ class TCPCamClientProtocol(protocol.Protocol):
             self._wire.abortConnection()
             return
         self.state = RECEIVING
-        if hasattr(self.transport, "bufferSize"):
-            self._readSize = self._filledSize = self._wire.bufferSize = self.readSize
+        self._reads.attach(self.transport)
         self._run(self.role.connected(self.now()))
         if self.connectionMadeCallback is not None:
             self.connectionMadeCallback(self)
@@ -180,8 +167,7 @@ class TCPCamClientProtocol(protocol.Protocol):
         """Queue ``data`` and hand out every frame it completes."""
         if self.state not in (RECEIVING, HOLDING):
             return
-        if self._readSize is not None:
-            self._adaptReadSize(len(data))
+        self._reads.received(len(data))
         self.role.receive_data(data, self.now())
         if self.state == RECEIVING:
             self._drain()
@@ -287,16 +273,6 @@ class TCPCamClientProtocol(protocol.Protocol):
             return
         self.state = CLOSING
         self._wire.abortConnection()
-
-    def _adaptReadSize(self, received: int) -> None:
-        assert self._readSize is not None and self._filledSize is not None
-        if received >= self._readSize:
-            self._filledSize = self._readSize
-            size = min(2 * self._readSize, self.maxReadSize)
-        else:
-            size = self._filledSize
-        if size != self._readSize:
-            self._readSize = self._wire.bufferSize = size
 
     def _reschedule(self) -> None:
         due = self.role.next_deadline()

@@ -141,9 +141,9 @@ def read_frame(body: memoryview) -> tuple:
     """``(seq, capture_ms, wall_ms, flags, missed, payload)`` of a frame body; payload is a view."""
     if len(body) < FRAME_BODY_HEAD_BYTES:
         raise BadMessage("a frame message too short for its header")
-    seq = int.from_bytes(bytes(body[0:4]), "big")
-    capture_ms = int.from_bytes(bytes(body[4:12]), "big")
-    wall_ms = int.from_bytes(bytes(body[12:20]), "big")
+    seq = int.from_bytes(body[0:4], "big")
+    capture_ms = int.from_bytes(body[4:12], "big")
+    wall_ms = int.from_bytes(body[12:20], "big")
     flags = body[20]
-    missed = int.from_bytes(bytes(body[21:25]), "big")
+    missed = int.from_bytes(body[21:25], "big")
     return seq, capture_ms, wall_ms, flags, missed, body[25:]
