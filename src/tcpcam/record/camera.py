@@ -27,9 +27,15 @@ from tcpcam.record.endpoints import WatchedEndpoint
 if TYPE_CHECKING:
     from tcpcam.client import FetchSummary, TCPCamClientFactory, TCPCamClientProtocol
     from tcpcam.record.config import CameraConfig
-    from tcpcam.record.writer import CameraSink
+    from tcpcam.record.motion import MotionEvent, MotionStats, MotionWorker
+    from tcpcam.record.writer import CameraSink, Store
 
 log = Logger(namespace="tcpcam.record")
+
+#: Seconds of frames kept beyond the pre-roll (mode motion), for the motion worker's delay.
+RING_SLACK_SECONDS = 2.0
+#: Bytes of frames the pre-roll ring holds at most (mode motion).
+RING_BYTES = 32 * 1024 * 1024
 
 
 @implementer(ILogObserver)
@@ -82,11 +88,13 @@ class CameraRecorder(Service):
 
     #: Seconds of frame times that the frame rate is computed over.
     fpsWindow = 5.0
+    #: Bytes of frames the pre-roll ring holds at most (mode motion).
+    ringBytes = RING_BYTES
 
     def __init__(self, camera: CameraConfig, endpoint: IStreamClientEndpoint,
                  sink: CameraSink, reactor: IReactorTime,
                  backoffInitial: float = 1.0, backoffMax: float = 60.0,
-                 factoryMaker: FactoryMaker = defaultFactoryMaker) -> None:
+                 factoryMaker: FactoryMaker = defaultFactoryMaker, motion: MotionWorker | None = None) -> None:
         self.camera = camera
         self.setName(camera.name)
         self.endpoint = endpoint
@@ -117,6 +125,14 @@ class CameraRecorder(Service):
         self._sessionStart = 0
         self._sessionBad = 0
         self._dropRun = 0
+        self._motion = motion if camera.motion else None
+        self.motionStats: MotionStats | None = None
+        self.motionEvent: MotionEvent | None = None
+        self._ring: deque[tuple[float, bytes, int]] = deque()
+        self._ringBytes = 0
+        if self._motion is not None:
+            self.motionStats = self._motion.addCamera(camera.name, camera.motionThreshold, camera.motionMask,
+                                                      camera.preRoll, camera.postRoll, self._motionReport)
         self._client: _StateChangesOnly | None = None
 
     @property
@@ -190,6 +206,14 @@ class CameraRecorder(Service):
             "connect_failures": self.connectFailures,
             "last_reason": self.lastReason,
             "viewers": self.viewers,
+            "mode": self.camera.mode,
+            "motion": self._motion is not None,
+            "motion_active": None if self.motionStats is None else self.motionStats.active,
+            "motion_score": None if self.motionStats is None else round(self.motionStats.score, 4),
+            "motion_analysed": None if self.motionStats is None else self.motionStats.analysed,
+            "motion_skipped": None if self.motionStats is None else self.motionStats.skipped,
+            "motion_events": None if self.motionStats is None else self.motionStats.events,
+            "preroll_frames": len(self._ring),
         }
 
     def startService(self) -> None:
@@ -293,7 +317,12 @@ class CameraRecorder(Service):
         self.latest = frame
         self.lastFrameTime = now
         self._times.append(now)
-        self._store(frame, now, seq)
+        if self._motion is not None:
+            self._motion.submit(self.camera.name, frame, int(round(now * 1000)))
+        if self.camera.mode == "motion" and self.motionEvent is None:
+            self._keep(frame, now, seq)
+        else:
+            self._store(frame, now, seq)
         for viewer in list(self._viewers):
             viewer.frameAvailable(frame)
 
@@ -312,6 +341,50 @@ class CameraRecorder(Service):
             log.warn("camera {name}: the disk writer is behind (its queue holds {items} items, {mb:.1f} MB):"
                      " dropping frames until it catches up", name=self.name, items=writer.queuedItems,
                      mb=writer.queuedBytes / 1e6)
+
+    def _keep(self, frame: bytes, now: float, seq: int) -> None:
+        """Mode motion, no event: hold the frame in the pre-roll ring (bounded in time and bytes)."""
+        ring = self._ring
+        ring.append((now, frame, seq))
+        self._ringBytes += len(frame)
+        oldest = now - self.camera.preRoll - RING_SLACK_SECONDS
+        while ring and (ring[0][0] < oldest or self._ringBytes > self.ringBytes):
+            self._ringBytes -= len(ring.popleft()[1])
+
+    def _motionReport(self, kind: str, event: MotionEvent) -> None:
+        if kind == "start":
+            self.motionEvent = event
+            log.info("camera {name}: motion (score {score:.3f})", name=self.name, score=event.peakScore)
+            if self._ring:
+                first = event.startMs / 1000.0 - self.camera.preRoll
+                for when, frame, seq in self._ring:
+                    if when >= first:
+                        self._store(frame, when, seq)
+                self._ring.clear()
+                self._ringBytes = 0
+            self.sink.call(lambda store: self.saveEvent(store, event))
+        elif kind == "end":
+            if self.motionEvent is event:
+                self.motionEvent = None
+            log.info("camera {name}: motion ended after {seconds:.1f} s (peak score {score:.3f})",
+                     name=self.name, seconds=(event.lastMotionMs - event.startMs) / 1000.0, score=event.peakScore)
+            self.sink.call(lambda store: self.saveEvent(store, event))
+
+    def saveEvent(self, store: Store, event: MotionEvent) -> None:
+        """In the disk writer: insert or update the event; at its end, flag its segments as motion."""
+        if store.format != "segments":
+            if event.endMs is not None:
+                self.sink.events.appendAt(event.endMs / 1000.0, "motion", start=event.startMs / 1000.0,
+                                          end=event.endMs / 1000.0, peak_score=round(event.peakScore, 4),
+                                          region=list(event.region) if event.region else None)
+            return
+        from tcpcam.record.segments import SegmentStore
+
+        segments = cast(SegmentStore, store)
+        row = event.columns()
+        row["id"] = segments.saveEvent(row)
+        if event.endMs is not None:
+            segments.markMotion(event.startMs - event.preRollMs, event.endMs + event.postRollMs)
 
     def _diskStateChanged(self, failing: bool, reason: str, dropped: int) -> None:
         if failing:

@@ -35,6 +35,13 @@ _METRICS = (
     ("tcpcam_last_frame_age_seconds", "Seconds since the last good frame.", "gauge",
      "last_frame_age"),
     ("tcpcam_viewers", "Live viewers of the camera's MJPEG stream.", "gauge", "viewers"),
+    ("tcpcam_motion_analysed_frames", "Frames the motion detector analysed.", "counter", "motion_analysed"),
+    ("tcpcam_motion_skipped_frames", "Frames the motion detector skipped because it was behind.", "counter",
+     "motion_skipped"),
+    ("tcpcam_motion_events", "Motion events begun.", "counter", "motion_events"),
+    ("tcpcam_motion_active", "1 while a motion event goes on.", "gauge", "motion_active"),
+    ("tcpcam_motion_score", "Share of the picture that changed in the last analysed frame.", "gauge",
+     "motion_score"),
 )
 
 

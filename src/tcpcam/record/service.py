@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from twisted.python.failure import Failure
 from tcpcam.record.camera import CameraRecorder, FactoryMaker, defaultFactoryMaker
 from tcpcam.record.endpoints import LaterEndpoint
 from tcpcam.record.eventlog import EventLog
+from tcpcam.record.motion import MotionWorker
 from tcpcam.record.retention import Retention, RetentionPolicy
 from tcpcam.record.simulated import SimulatedCamera
 from tcpcam.record.storage import makeStore
@@ -48,6 +50,7 @@ class RecorderService(MultiService):
                                       minFreePercent=config.minFreePercent)
         os.makedirs(config.out, exist_ok=True)
         self.writer = DiskWriter(config.out, self.policy, reactor)
+        self.motion = MotionWorker(reactor)
         if config.web is not None:
             from tcpcam.record.web import WebService
 
@@ -67,7 +70,7 @@ class RecorderService(MultiService):
             recorder = CameraRecorder(
                 camera, endpoint, sink, reactor,
                 backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
-                factoryMaker=factoryMaker,
+                factoryMaker=factoryMaker, motion=self.motion,
             )
             recorder.setServiceParent(self)
             self.cameras[camera.name] = recorder
@@ -78,8 +81,9 @@ class RecorderService(MultiService):
         return self.writer.retention
 
     def startService(self) -> None:
-        """Start the disk writer, then everything else."""
+        """Start the disk writer and the motion worker, then everything else."""
         self.writer.start()
+        self.motion.start()
         MultiService.startService(self)
 
     def stopService(self) -> Deferred[None]:
@@ -88,6 +92,9 @@ class RecorderService(MultiService):
         first = MultiService.stopService(self)
 
         def stopWriter(result: object) -> None:
+            for name, event in self.motion.stop():
+                camera = self.cameras[name]
+                camera.sink.call(functools.partial(camera.saveEvent, event=event))
             self.writer.stop().addBoth(lambda _: stopping.callback(None))
             if isinstance(result, Failure):
                 log.failure("stopping the recorder", result)
