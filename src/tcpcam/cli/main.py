@@ -12,6 +12,8 @@ SUBCOMMANDS = (
     ("get", "get", "fetch frames from a camera (replaces TCPCam_client)"),
     ("serve", "serve", "run the reference server with a frame source"),
     ("record", "record", "record from cameras, with a live view in the browser"),
+    ("export", "export", "export recorded footage as an MP4 or a time-lapse"),
+    ("convert", "convert", "convert JPEG trees and hourly MJPEG files into segments with an index"),
     ("firmware", "firmware", "configure, bundle, flash, deploy or simulate the firmware"),
 )
 

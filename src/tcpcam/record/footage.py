@@ -289,16 +289,16 @@ class Footage:
     # -- export --------------------------------------------------------------
 
     def exportJob(self, camera: str, start: float, end: float, path: str, every: float | None = None,
-                  **options: object) -> ExportJob:
+                  fps: float | None = None) -> ExportJob:
         """An export of ``start..end`` to the MP4 file ``path`` (a time-lapse with ``every``), not started.
 
         See :class:`tcpcam.record.export.ExportJob`: ``job.start()`` runs it in
         a thread and returns a Deferred; ``job.progress`` and ``job.cancel()``.
         """
-        from tcpcam.record.export import ExportJob
+        from tcpcam.record.export import TIMELAPSE_FPS, ExportJob
 
         self.folder(camera)
-        return ExportJob(self.root, camera, start, end, path, every=every, **options)
+        return ExportJob(self.root, camera, start, end, path, every=every, fps=fps or TIMELAPSE_FPS)
 
 
 def _openQuietly(path: str) -> BinaryIO | None:

@@ -130,8 +130,12 @@ class SegmentStore:
 
     # -- life cycle -----------------------------------------------------
 
-    def open(self) -> RecoveryReport:
-        """Take the writer lock, open the index and repair what a crash left; returns the report."""
+    def open(self, indexUnindexed: bool = True) -> RecoveryReport:
+        """Take the writer lock, open the index and repair what a crash left; returns the report.
+
+        ``indexUnindexed`` False cuts whole frames past the index off instead
+        of indexing them (``tcpcam convert``, which writes them again).
+        """
         if self._db is not None:
             assert self.recovery is not None
             return self.recovery
@@ -139,7 +143,7 @@ class SegmentStore:
         self._lock.acquire()
         try:
             self._db = connectWriter(self.directory)
-            self.recovery = recover(self.directory, self._db)
+            self.recovery = recover(self.directory, self._db, indexUnindexed)
             self.totalBytes = self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM segments").fetchone()[0]
         except BaseException:
             self._closeDb()
@@ -172,6 +176,13 @@ class SegmentStore:
             self.closeSegment()
         finally:
             self._closeDb()
+
+    def abandon(self) -> None:
+        """Close without indexing what is pending (the next :meth:`open` deals with those bytes)."""
+        current, self._open = self._open, None
+        if current is not None:
+            current.handle.close()
+        self._closeDb()
 
     def _closeDb(self) -> None:
         db, self._db = self._db, None
@@ -252,13 +263,22 @@ class SegmentStore:
             removeQuietly(current.path)
             self._open = None
 
-    def commit(self, close: bool = False) -> int:
+    def commit(self, close: bool = False, extra: tuple[str, list[tuple[object, ...]]] | None = None) -> int:
         """Put the pending frames in the index (after ``fdatasync``); returns how many.
 
-        ``close`` also marks the segment final.
+        ``close`` also marks the segment final; ``extra`` is ``(sql, rows)``
+        run in the same transaction (``tcpcam convert`` notes its sources so).
         """
         current = self._open
         if current is None or (not current.pending and not close):
+            if extra is not None:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    self.db.executemany(*extra)
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
             return 0
         if self.syncBeforeCommit and current.pending:
             os.fdatasync(current.handle.fileno())
@@ -278,6 +298,8 @@ class SegmentStore:
             db.executemany(
                 "INSERT INTO frames (time_ms, segment, offset, length, seq, capture_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 [(t, current.id, offset, length, seq, capture) for t, offset, length, seq, capture in rows])
+            if extra is not None:
+                db.executemany(*extra)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -385,8 +407,12 @@ def _dropSegment(db: sqlite3.Connection, segmentId: int) -> None:
 
 # -- recovery ---------------------------------------------------------------
 
-def recover(directory: str, db: sqlite3.Connection, now: float | None = None) -> RecoveryReport:
-    """Make ``directory``'s segments and index agree after a crash (see the module docstring)."""
+def recover(directory: str, db: sqlite3.Connection, indexUnindexed: bool = True) -> RecoveryReport:
+    """Make ``directory``'s segments and index agree after a crash (see the module docstring).
+
+    ``indexUnindexed`` False cuts whole frames past the index off (and
+    removes unindexed segments) instead of indexing them.
+    """
     report = RecoveryReport()
     onDisk: set[str] = set()
     for day in _listing(directory):
@@ -411,13 +437,17 @@ def recover(directory: str, db: sqlite3.Connection, now: float | None = None) ->
             report.rows_dropped += count
             continue
         if not closed:
-            _repair(directory, db, segmentId, relative, report)
+            _repair(directory, db, segmentId, relative, report, indexUnindexed)
     for relative in sorted(onDisk - indexed):
-        _indexOrphan(directory, db, relative, report)
+        if indexUnindexed:
+            _indexOrphan(directory, db, relative, report)
+        elif removeQuietly(os.path.join(directory, relative)):
+            report.files_removed += 1
     return report
 
 
-def _repair(directory: str, db: sqlite3.Connection, segmentId: int, relative: str, report: RecoveryReport) -> None:
+def _repair(directory: str, db: sqlite3.Connection, segmentId: int, relative: str, report: RecoveryReport,
+            indexUnindexed: bool = True) -> None:
     path = os.path.join(directory, relative)
     rows = db.execute("SELECT offset, length, time_ms FROM frames WHERE segment = ? ORDER BY offset",
                       (segmentId,)).fetchall()
@@ -436,7 +466,7 @@ def _repair(directory: str, db: sqlite3.Connection, segmentId: int, relative: st
             lastMs = timeMs
             keep += 1
         dropped = len(rows) - keep
-        found = list(_wholeFramesFrom(handle, goodEnd, size))
+        found = list(_wholeFramesFrom(handle, goodEnd, size)) if indexUnindexed else []
         newEnd = found[-1][0] + found[-1][1] if found else goodEnd
         if lastMs is None:
             day, name = os.path.split(relative)
