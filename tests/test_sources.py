@@ -292,7 +292,7 @@ def test_replay_of_a_segment_store_keeps_order_and_pace_and_wraps(tmp_path):
     source.maxGap = 2.0
     got = collect(source, clock, 6)
     assert [frame for _, frame in got] == frames + frames[:2]
-    gaps = [b[0] - a[0] for a, b in zip(got, got[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(got, got[1:], strict=False)]
     assert gaps[:3] == [pytest.approx(0.5, abs=0.051), pytest.approx(1.0, abs=0.051), pytest.approx(2.0, abs=0.051)]
     # A day folder replays that day only.
     day = sourceFromSpec("replay:%s" % (tmp_path / "door" / "2024-05-02"), reactor=clock)
