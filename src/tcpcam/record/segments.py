@@ -284,6 +284,7 @@ class SegmentStore:
             os.fdatasync(current.handle.fileno())
         db = self.db
         rows = current.pending
+        inserted = current.id is None
         db.execute("BEGIN IMMEDIATE")
         try:
             if current.id is None:
@@ -302,7 +303,10 @@ class SegmentStore:
                 db.executemany(*extra)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if inserted:
+                current.id = None  # the segment's row went with the transaction
             raise
         current.pending = []
         return len(rows)

@@ -24,6 +24,7 @@ Everything it reports goes back to the reactor with ``callFromThread``.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from tcpcam.record.index import IndexProblem
 from tcpcam.record.retention import Retention, RetentionPolicy
 
 if TYPE_CHECKING:
@@ -57,6 +59,8 @@ COMMIT_SECONDS = 1.0
 DISK_RETRY_SECONDS = 5.0
 #: Frames taken off the queue at a time.
 BATCH_ITEMS = 256
+#: What counts as the disk failing: logged once, retried after DISK_RETRY_SECONDS.
+DISK_ERRORS = (OSError, sqlite3.Error, IndexProblem)
 
 
 @dataclass
@@ -226,7 +230,7 @@ class DiskWriter:
     def _openStore(self, sink: CameraSink) -> bool:
         try:
             report = sink.store.open()
-        except Exception as error:
+        except DISK_ERRORS as error:
             self._diskFailed(sink, error)
             return False
         if report.repaired:
@@ -301,12 +305,12 @@ class DiskWriter:
         if stats.failing and now < sink._retryAt:
             stats.diskDropped += 1
             return
-        if stats.failing and sink.store.recovery is None and not self._openStore(sink):
+        if stats.failing and getattr(sink.store, "recovery", None) is None and not self._openStore(sink):
             stats.diskDropped += 1
             return
         try:
             sink.store.write(frame, when, seq)
-        except OSError as error:
+        except DISK_ERRORS as error:
             self._diskFailed(sink, error)
             stats.diskDropped += 1
             return
@@ -346,10 +350,8 @@ class DiskWriter:
             try:
                 sink.store.commit()
                 self.commits += 1
-            except OSError as error:
+            except DISK_ERRORS as error:
                 self._diskFailed(sink, error)
-            except Exception:
-                self._report(log.failure, "camera {name}: cannot commit its index", name=sink.name)
 
     def _closeAll(self) -> None:
         for sink in self.sinks.values():
