@@ -83,6 +83,12 @@ def test_timelapse_takes_one_frame_every_n_seconds(store, tmp_path):
     probe = ffprobe(path)
     assert int(probe["nb_read_frames"]) == result.frames
     assert float(probe["duration"]) == pytest.approx(result.frames / 10.0, abs=0.02)
+    # The same through the command line.
+    command = subprocess.run([sys.executable, "-m", "tcpcam.cli", "export", "door", "--from", str(T0), "--to",
+                              str(T0 + 3600), "--every", "1", str(tmp_path / "cli.mp4"), "-r", str(root)],
+                             capture_output=True, text=True, timeout=120)
+    assert command.returncode == 0, command.stderr
+    assert int(ffprobe(tmp_path / "cli.mp4")["nb_read_frames"]) == result.frames
 
 
 def test_tcpcam_export_of_an_event(store, tmp_path):

@@ -187,6 +187,13 @@ def test_convert_refuses_a_camera_being_recorded(tmp_path, capsys):
     args = build_parser().parse_args(["convert", "-r", str(tmp_path), "cam"])
     assert convert_command.run(args) == 0
     assert "cam: 3 files converted (3 frames)" in capsys.readouterr().out
+    args = build_parser().parse_args(["convert", "-r", str(tmp_path), "--delete"])
+    assert convert_command.run(args) == 0
+    assert "cam: 0 files converted (0 frames), 3 already converted, 0 unreadable, 3 removed" in capsys.readouterr().out
+    assert [name for name in os.listdir(tmp_path / "cam" / "2024-05-06") if name.endswith(".jpg")] == []
+    assert len(indexedFrames(str(tmp_path / "cam"))) == 3
+    args = build_parser().parse_args(["convert", "-r", str(tmp_path / "nothere")])
+    assert convert_command.run(args) == 2 and "no folder" in capsys.readouterr().err
 
 
 def test_export_arguments(tmp_path, capsys):

@@ -36,6 +36,8 @@ from tcpcam.record.layout import INDEX_NAME
 SCHEMA_VERSION = 1
 #: Milliseconds a connection waits for a lock before SQLite reports "database is locked".
 BUSY_TIMEOUT_MS = 5000
+#: Bytes the WAL file is cut back to after a checkpoint (it grows between checkpoints).
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
 #: Name of the lock file held by the one writer of a camera's index.
 LOCK_NAME = ".index.lock"
 
@@ -133,6 +135,7 @@ def connectWriter(cameraFolder: str) -> sqlite3.Connection:
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA journal_size_limit=%d" % WAL_SIZE_LIMIT)
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise IndexProblem("%s has schema version %d; this tcpcam knows up to %d: upgrade tcpcam"
