@@ -309,7 +309,9 @@ class DiskWriter:
             stats.diskDropped += 1
             return
         try:
-            sink.store.write(frame, when, seq)
+            # The recorder's own frame count names JPEG files; the index's seq column is
+            # for the camera's sequence number (protocol 2), unknown here.
+            sink.store.write(frame, when, seq if sink.store.format == "jpg" else None)
         except DISK_ERRORS as error:
             self._diskFailed(sink, error)
             stats.diskDropped += 1
