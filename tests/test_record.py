@@ -169,6 +169,9 @@ def test_segments_concatenate_whole_frames_and_roll(tmp_path):
 
     db = sqlite3.connect(str(tmp_path / "cam" / "index.sqlite3"))
     paths = [row[0] for row in db.execute("SELECT path FROM segments ORDER BY id")]
+    # Legacy cameras give no sequence number nor capture time: those protocol 2 columns stay NULL.
+    assert db.execute("SELECT COUNT(*) FROM frames WHERE seq IS NULL AND capture_ms IS NULL").fetchone()[0] \
+        == camera.frames
     db.close()
     assert sorted(str(tmp_path / "cam" / path) for path in paths) == sorted(files)
     data = b"".join(open(tmp_path / "cam" / path, "rb").read() for path in paths)
