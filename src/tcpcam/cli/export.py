@@ -33,8 +33,12 @@ def parseWhen(text: str) -> float:
         return float(text)
     except ValueError:
         pass
+    iso = text.replace(" ", "T", 1)
+    whole, dot, fraction = iso.partition(".")
+    if dot and fraction.isdigit() and len(fraction) <= 6:
+        iso = whole + "." + fraction.ljust(6, "0")  # Python 3.10 takes 3 or 6 digits only
     try:
-        moment = datetime.datetime.fromisoformat(text.replace(" ", "T", 1))
+        moment = datetime.datetime.fromisoformat(iso)
     except ValueError:
         raise argparse.ArgumentTypeError(
             "bad time %r: expected 2026-05-01T10:00:00 (local time), 2026-05-01 or Unix seconds" % text) from None
