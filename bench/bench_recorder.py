@@ -1,14 +1,24 @@
-"""Benchmark: one recorder process, 16 simulated cameras at 10 frames/s of 50 KB.
+"""Benchmark the recorder: recording with motion off and on, motion cost, export speed.
 
-Measures the CPU share of the recorder process (``twistd -n tcpcam-record``)
-and the frames lost between the cameras' sources and the disk, against a
-minimal loop that writes the same frames to disk (write to a temporary name,
-rename) at the same rate, measured in the same run.
+Three parts, each against a baseline measured in the same run:
 
-    python bench/bench_recorder.py [--cameras 16] [--fps 10] [--size 50000] [--seconds 20]
+- ``recorder``: one recorder process (``twistd -n tcpcam-record``, segment
+  store), 16 cameras (reference servers in another process, real 640x480
+  JPEGs of about 50 KB with a moving box, 10 frames/s each), with motion
+  detection off, then on: CPU share of the recorder process and frames lost
+  between the cameras' sources and the index. Baseline: a plain Python loop
+  writing the same frames (write to a temporary name, rename) at the same rate.
+- ``motion``: motion analysis per frame (``MotionDetector.analyse``: draft
+  decode at 1/8 + background model) against a bare full decode loop
+  (Pillow ``Image.open().load()``) of the same frames.
+- ``export``: frames/s of ``tcpcam.record.export.encode`` (PyAV, libx264
+  veryfast) against the ``ffmpeg`` command line encoding the same frames
+  (``-f mjpeg -framerate 10 -c:v libx264 -preset veryfast -crf 23``).
+
+    python bench/bench_recorder.py [--part all|recorder|motion|export] [--seconds 20]
 
 Linux only (reads /proc for CPU times). Everything runs on loopback; the
-whole run takes about 2 x SECONDS + 10 seconds.
+recorder part takes about 3 x SECONDS + 20 seconds.
 """
 
 import argparse
@@ -26,8 +36,32 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def frame(camera, number, body):
-    """A 50 KB-ish JPEG-shaped frame naming its camera and number."""
+    """A 50 KB-ish JPEG-shaped frame naming its camera and number (the baseline's frames)."""
     return b"\xff\xd8" + b"%04d%010d" % (camera, number) + body + b"\xff\xd9"
+
+
+def realFrames(count=50, size=50_000):
+    """``count`` real 640x480 JPEGs of about ``size`` bytes: a noisy texture and a box moving across it."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(small).resize((640, 480), Image.BICUBIC)).astype(np.int16)
+    frames = []
+    quality = 45
+    for index in range(count):
+        pixels = base + rng.normal(0, 3, base.shape).astype(np.int16)
+        x = 40 + index * 10 % 520
+        pixels[200:300, x:x + 80] = (230, 30, 30)
+        out = io.BytesIO()
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=quality, subsampling=1)
+        frames.append(out.getvalue())
+        if index == 0 and len(frames[0]) > size * 1.15 and quality > 20:
+            quality -= 10
+    return frames
 
 
 def cpuSeconds(pid):
@@ -46,7 +80,7 @@ def runCameras(count, fps, size, portsFile, countsFile):
     from tcpcam.server import TCPCamServerFactory
     from tcpcam.server.sources.base import IFrameSource
 
-    body = os.urandom(size - 18)
+    pictures = realFrames(size=size)
     counts = [0] * count
     stopped = []
 
@@ -59,7 +93,7 @@ def runCameras(count, fps, size, portsFile, countsFile):
             if stopped:
                 return defer.Deferred()  # never: the camera has stopped producing
             counts[self.camera] += 1
-            return frame(self.camera, counts[self.camera], body)
+            return pictures[(counts[self.camera] + self.camera) % len(pictures)]
 
     def stopProducing(*_):
         stopped.append(True)
@@ -93,17 +127,28 @@ def waitForFile(path, timeout):
 
 
 def countRecorded(out, count):
-    """Frames on disk per camera."""
+    """Frames in each camera's index."""
+    import sqlite3
+
     recorded = []
     for camera in range(count):
+        path = os.path.join(out, "c%02d" % camera, "index.sqlite3")
         total = 0
-        for _, _, names in os.walk(os.path.join(out, "c%02d" % camera)):
-            total += sum(1 for name in names if name.endswith(".jpg"))
+        if os.path.exists(path):
+            db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+            try:
+                total = db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+            except sqlite3.OperationalError:
+                total = 0
+            finally:
+                db.close()
         recorded.append(total)
     return recorded
 
 
-def benchRecorder(args, work):
+def benchRecorder(args, work, motion):
+    work = os.path.join(work, "motion" if motion else "plain")
+    os.makedirs(work)
     portsFile = os.path.join(work, "ports.json")
     countsFile = os.path.join(work, "counts.json")
     cameras = subprocess.Popen(
@@ -114,7 +159,7 @@ def benchRecorder(args, work):
         ports = waitForFile(portsFile, 30)
         out = os.path.join(work, "recordings")
         argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "tcpcam-record",
-                "--out", out, "--no-web"]
+                "--out", out, "--no-web", "--motion", "true" if motion else "false"]
         for camera, port in enumerate(ports):
             argv += ["--camera", "c%02d=tcp:host=127.0.0.1:port=%d" % (camera, port)]
         with open(os.path.join(work, "recorder.log"), "w") as log:
@@ -125,8 +170,8 @@ def benchRecorder(args, work):
         cameras.send_signal(signal.SIGUSR1)
         counts = waitForFile(countsFile, 10)
         cpu1, wall1 = cpuSeconds(recorder.pid), time.monotonic()
-        # Let the recorder drain what is in flight, then count.
-        deadline = time.monotonic() + 5
+        # Let the recorder drain what is in flight (and commit: once a second), then count.
+        deadline = time.monotonic() + 8
         recorded = countRecorded(out, args.cameras)
         while time.monotonic() < deadline and sum(recorded) < sum(counts):
             time.sleep(0.2)
@@ -141,8 +186,10 @@ def benchRecorder(args, work):
                     process.kill()
                     process.wait(timeout=10)
     with open(os.path.join(work, "recorder.log")) as handle:
-        disconnects = handle.read().count("disconnected after")
+        text = handle.read()
+    disconnects = text.count("disconnected after")
     return {
+        "behind": text.count("disk writer is behind"),
         "cpu_share": (cpu1 - cpu0) / (wall1 - wall0),
         "produced": sum(counts),
         "recorded": sum(recorded),
@@ -182,8 +229,61 @@ def benchBaseline(args, work):
     return {"cpu_share": (time.process_time() - cpu0) / wall, "written": written}
 
 
+def benchMotion(frames, rounds=5):
+    """Seconds per frame: motion analysis, and a bare full decode of the same frames (best of ``rounds``)."""
+    import io
+
+    from PIL import Image
+
+    from tcpcam.record.motion import MotionDetector
+
+    def bare():
+        for data in frames:
+            Image.open(io.BytesIO(data)).load()
+
+    def motion():
+        detector = MotionDetector()
+        for data in frames:
+            detector.analyse(data)
+
+    results = {}
+    for name, loop in (("decode", bare), ("motion", motion)):
+        best = None
+        for _ in range(rounds):
+            start = time.perf_counter()
+            loop()
+            elapsed = (time.perf_counter() - start) / len(frames)
+            best = elapsed if best is None else min(best, elapsed)
+        results[name] = best
+    return results
+
+
+def benchExport(frames, work, count=300):
+    """Frames/s of the export engine and of the ffmpeg command line on the same ``count`` frames."""
+    from tcpcam.record.export import encode
+
+    items = [(index * 0.1, frames[index % len(frames)]) for index in range(count)]
+    start = time.perf_counter()
+    result = encode(items, os.path.join(work, "export.mp4"))
+    ours = time.perf_counter() - start
+    stream = os.path.join(work, "all.mjpg")
+    with open(stream, "wb") as handle:
+        for _, data in items:
+            handle.write(data)
+    ffmpeg = shutil.which("ffmpeg")
+    theirs = None
+    if ffmpeg is not None:
+        start = time.perf_counter()
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "mjpeg", "-framerate", "10", "-i", stream, "-c:v",
+                        "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+                        os.path.join(work, "ffmpeg.mp4")], check=True)
+        theirs = time.perf_counter() - start
+    return {"frames": result.frames, "ours": count / ours, "ffmpeg": None if theirs is None else count / theirs}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("all", "recorder", "motion", "export"), default="all")
     parser.add_argument("--cameras", type=int, default=16)
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--size", type=int, default=50_000)
@@ -198,21 +298,39 @@ def main():
         parser.error("--seconds must be 1 to 50 (the run is bounded)")
     work = tempfile.mkdtemp(prefix="tcpcam-bench-")
     try:
-        recorder = benchRecorder(args, work)
-        baseline = benchBaseline(args, work)
+        frames = realFrames(size=args.size)
+        print("frames: %d real 640x480 JPEGs, %d bytes on average" % (
+            len(frames), sum(map(len, frames)) // len(frames)))
+        if args.part in ("all", "recorder"):
+            plain = benchRecorder(args, work, motion=False)
+            motion = benchRecorder(args, work, motion=True)
+            baseline = benchBaseline(args, work)
+            print("%d cameras x %g frames/s, %g s measured" % (args.cameras, args.fps, args.seconds))
+            for name, result in (("motion off", plain), ("motion on", motion)):
+                print("recorder, %-10s: CPU %.1f%% of one core; frames produced %d (%.1f%% of the nominal %d),"
+                      " recorded %d, lost %d; %d disconnects; writer behind %d times" % (
+                          name, 100 * result["cpu_share"], result["produced"],
+                          100.0 * result["produced"] / result["ideal"], result["ideal"],
+                          result["recorded"], result["lost"], result["disconnects"], result["behind"]))
+            print("baseline            : CPU %.1f%% of one core; frames written %d (plain write + rename loop)" % (
+                100 * baseline["cpu_share"], baseline["written"]))
+            print("ratios              : motion on / off CPU = %.2f; recorder (off) / baseline CPU = %.2f" % (
+                motion["cpu_share"] / max(plain["cpu_share"], 1e-9),
+                plain["cpu_share"] / max(baseline["cpu_share"], 1e-9)))
+        if args.part in ("all", "motion"):
+            cost = benchMotion(frames)
+            print("motion analysis     : %.2f ms/frame; bare full decode %.2f ms/frame; ratio %.2f" % (
+                1000 * cost["motion"], 1000 * cost["decode"], cost["motion"] / cost["decode"]))
+        if args.part in ("all", "export"):
+            speed = benchExport(frames, work)
+            if speed["ffmpeg"] is None:
+                print("export              : %.0f frames/s (%d frames); ffmpeg not installed" % (
+                    speed["ours"], speed["frames"]))
+            else:
+                print("export              : %.0f frames/s; ffmpeg command line %.0f frames/s; ratio %.2f" % (
+                    speed["ours"], speed["ffmpeg"], speed["ours"] / speed["ffmpeg"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("%d cameras x %g frames/s x %d bytes, %g s measured" % (
-        args.cameras, args.fps, args.size, args.seconds))
-    print("recorder : CPU %.1f%% of one core; frames produced %d (%.1f%% of the nominal %d),"
-          " recorded %d, lost %d; %d disconnects" % (
-              100 * recorder["cpu_share"], recorder["produced"],
-              100.0 * recorder["produced"] / recorder["ideal"], recorder["ideal"],
-              recorder["recorded"], recorder["lost"], recorder["disconnects"]))
-    print("baseline : CPU %.1f%% of one core; frames written %d (plain write + rename loop)" % (
-        100 * baseline["cpu_share"], baseline["written"]))
-    print("ratio    : recorder CPU / baseline CPU = %.2f" % (
-        recorder["cpu_share"] / max(baseline["cpu_share"], 1e-9)))
 
 
 if __name__ == "__main__":

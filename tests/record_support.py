@@ -200,3 +200,46 @@ class LogCapture:
     def matching(self, text):
         """Lines containing ``text``."""
         return [line for line in self.lines if text in line]
+
+
+def indexedFrames(folder, strict=True):
+    """Every frame a camera's index lists, checked: ``[(time_ms, bytes)]`` in time order.
+
+    Fails if a row points past its segment's end, at bytes that are not a
+    whole JPEG, or if frames of a segment overlap or leave holes; ``strict``
+    also fails if a segment file holds bytes past its last indexed frame or
+    its size is not the index's (what only recovery can promise after a crash).
+    """
+    import sqlite3
+
+    from tcpcam.common.jpeg import jpegProblem
+
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(folder, "index.sqlite3"), uri=True)
+    try:
+        frames = []
+        for segment, path, size in db.execute("SELECT id, path, bytes FROM segments ORDER BY start_ms"):
+            data = open(os.path.join(folder, path), "rb").read()
+            if strict:
+                assert len(data) == size, "%s holds %d bytes, the index says %d" % (path, len(data), size)
+            expected = 0
+            for timeMs, offset, length in db.execute(
+                    "SELECT time_ms, offset, length FROM frames WHERE segment = ? ORDER BY offset", (segment,)):
+                assert offset == expected, "%s: a hole or an overlap at %d" % (path, offset)
+                frame = data[offset:offset + length]
+                assert len(frame) == length and jpegProblem(frame) is None, "%s: a broken frame at %d" % (path, offset)
+                frames.append((timeMs, frame))
+                expected = offset + length
+            if strict:
+                assert expected == len(data), "%s: %d bytes past the last indexed frame" % (
+                    path, len(data) - expected)
+        frames.sort(key=lambda item: item[0])
+        return frames
+    finally:
+        db.close()
+
+
+def segmentFiles(folder):
+    """The segment files under a camera folder."""
+    from tcpcam.record.layout import isSegmentName
+
+    return [path for path in filesUnder(folder, ".mjpeg") if isSegmentName(os.path.basename(path))]

@@ -6,9 +6,11 @@ import pytest_twisted
 from record_support import (
     LogCapture,
     filesUnder,
+    indexedFrames,
     listenScripted,
     makeConfig,
     recordScripted,
+    segmentFiles,
     startRecorder,
     tempFilesUnder,
     waitFor,
@@ -21,15 +23,17 @@ from tcpcam.record.eventlog import readEvents
 
 
 def _assertWholeFrames(root, sent):
-    pictures = filesUnder(root, ".jpg")
-    assert pictures, "no picture recorded"
+    """The frames stored under a camera folder (either format), each one the camera sent whole."""
+    if os.path.exists(os.path.join(root, "index.sqlite3")):
+        stored = [frame for _, frame in indexedFrames(str(root))]
+    else:
+        stored = [open(path, "rb").read() for path in filesUnder(root, ".jpg")]
+    assert stored, "no picture recorded"
     sentSet = set(sent)
-    for path in pictures:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        assert data in sentSet, "%s is not a frame the camera sent whole" % path
+    for frame in stored:
+        assert frame in sentSet, "a stored frame is not one the camera sent whole"
     assert tempFilesUnder(root) == []
-    return pictures
+    return stored
 
 
 @pytest_twisted.inlineCallbacks
@@ -117,12 +121,12 @@ def test_camera_that_hangs_up_at_once_is_backed_off_and_logged_once(tmp_path):
     assert len(logs.matching("disconnected after 0 frames")) == 1
     assert len(logs.matching("connected to")) == 2
     assert len(logs.matching("frames coming in after 4 connections")) == 1
-    assert len(filesUnder(tmp_path / "cam", ".jpg")) == recorder.cameras["cam"].frames
+    assert len(indexedFrames(str(tmp_path / "cam"))) == recorder.cameras["cam"].frames
 
 
 def test_backoff_is_capped_with_jitter():
     camera = CameraRecorder(CameraConfig(name="cam", endpoint="tcp:host=h:port=1"),
-                            None, None, None, None, backoffInitial=0.5, backoffMax=30.0)
+                            None, None, None, backoffInitial=0.5, backoffMax=30.0)
     delays = [camera._retryDelay(attempt) for attempt in range(200)]
     assert all(0.5 <= delay <= 30.0 + 0.5 for delay in delays)
     assert delays[0] < 1.0 and min(delays[50:]) >= 30.0
@@ -145,25 +149,39 @@ def test_several_cameras_at_once(tmp_path):
         for _, port, _ in servers:
             yield port.stopListening()
     for name, (factory, _, _) in zip(names, servers, strict=True):
-        pictures = _assertWholeFrames(tmp_path / name, factory.sent)
-        assert len(pictures) == recorder.cameras[name].frames
-        day = os.path.basename(os.path.dirname(pictures[0]))
+        stored = _assertWholeFrames(tmp_path / name, factory.sent)
+        assert len(stored) == recorder.cameras[name].frames
+        day = os.path.basename(os.path.dirname(segmentFiles(tmp_path / name)[0]))
         assert len(day) == 10 and day[4] == "-" and day[7] == "-"
 
 
 @pytest_twisted.inlineCallbacks
-def test_mjpeg_format_concatenates_whole_frames(tmp_path):
+def test_segments_concatenate_whole_frames_and_roll(tmp_path):
     factory, recorder = yield recordScripted(
         tmp_path, [[("frames", 4), ("midframe",)], [("stream", 0.01)]],
-        lambda camera: camera.frames >= 10, what="ten frames", format="mjpeg")
+        lambda camera: camera.frames >= 12, what="twelve frames", segmentBytes=10_000)
     camera = recorder.cameras["cam"]
-    files = filesUnder(tmp_path / "cam", ".mjpeg")
-    assert files and camera.store.openPaths == ()
-    data = b"".join(open(path, "rb").read() for path in files)
+    files = segmentFiles(tmp_path / "cam")
+    # 3000-byte frames, 10 000-byte segments: three frames a segment.
+    assert len(files) >= 4 and camera.store.openPaths == ()
+    assert all(os.path.getsize(path) <= 10_000 for path in files)
+    import sqlite3
+
+    db = sqlite3.connect(str(tmp_path / "cam" / "index.sqlite3"))
+    paths = [row[0] for row in db.execute("SELECT path FROM segments ORDER BY id")]
+    # Legacy cameras give no sequence number nor capture time: those protocol 2 columns stay NULL.
+    assert db.execute("SELECT COUNT(*) FROM frames WHERE seq IS NULL AND capture_ms IS NULL").fetchone()[0] \
+        == camera.frames
+    db.close()
+    assert sorted(str(tmp_path / "cam" / path) for path in paths) == sorted(files)
+    data = b"".join(open(tmp_path / "cam" / path, "rb").read() for path in paths)
     good = [frame for frame in factory.sent if not jpegProblem(frame)]
-    # Everything received, in order, and nothing of the frame cut in half.
+    # Everything received, in order, nothing of the frame cut in half: the segments play as MJPEG.
     assert data == b"".join(good[:camera.frames])
-    assert len(files[0].rsplit("/", 1)[1]) == len("00.mjpeg")
+    indexed = indexedFrames(str(tmp_path / "cam"))
+    assert [frame for _, frame in indexed] == good[:camera.frames]
+    times = [when for when, _ in indexed]
+    assert times == sorted(times)
 
 
 @pytest_twisted.inlineCallbacks
@@ -172,14 +190,14 @@ def test_disk_error_is_logged_retried_and_other_cameras_go_on(tmp_path):
     for _ in range(2):
         servers.append((yield listenScripted([[("stream", 0.01)]])))
     recorder = startRecorder(makeConfig(
-        tmp_path, [("broken", servers[0][2]), ("fine", servers[1][2])]))
+        tmp_path, [("broken", servers[0][2]), ("fine", servers[1][2])], format="jpg"))
     broken, fine = recorder.cameras["broken"], recorder.cameras["fine"]
-    broken.diskRetrySeconds = 0.05
+    recorder.writer.diskRetrySeconds = 0.05
     shown = []
 
     class Viewer:
         def frameAvailable(self, frame):
-            shown.append((broken._diskFailing, frame))
+            shown.append((broken.sink.stats.failing, frame))
 
     broken.addViewer(Viewer())
     with LogCapture() as logs:
@@ -191,7 +209,6 @@ def test_disk_error_is_logged_retried_and_other_cameras_go_on(tmp_path):
                 os.unlink(path)
             os.rmdir(day)
             open(day, "wb").close()
-            broken.store._folder = None
             yield waitFor(lambda: broken.diskErrors >= 3, what="failed writes")
             written = fine.frames
             yield waitFor(lambda: fine.frames >= written + 5, what="the other camera")
@@ -215,19 +232,29 @@ def test_disk_error_is_logged_retried_and_other_cameras_go_on(tmp_path):
 
 
 @pytest_twisted.inlineCallbacks
-def test_retention_runs_while_recording_oldest_first(tmp_path):
-    started = []
-
-    def quickRetention(recorder):
-        recorder.retention.interval = 0.05
-        started.append(recorder)
-
+def test_retention_quota_holds_while_recording_oldest_first(tmp_path):
     factory, recorder = yield recordScripted(
-        tmp_path, [[("stream", 0.01)]],
-        lambda camera: camera.frames >= 30 and started[0].retention.passes >= 3,
-        what="frames and retention passes", frameSize=1000, prepare=quickRetention, maxBytes=8000)
+        tmp_path, [[("stream", 0.01)]], lambda camera: camera.frames >= 60,
+        what="sixty frames", frameSize=1000, maxBytes=8000, segmentBytes=2000)
     camera = recorder.cameras["cam"]
-    pictures = _assertWholeFrames(tmp_path / "cam", factory.sent)
+    stored = _assertWholeFrames(tmp_path / "cam", factory.sent)
+    # The oldest went first: what is left is the newest frames, in order, with no gap.
+    first = factory.sent.index(stored[0])
+    assert stored == factory.sent[first:first + len(stored)]
+    assert first + len(stored) == camera.frames and first > 0
+    # The quota held before every batch, not only at retention passes.
+    assert recorder.writer.peakTotalBytes <= 8000
+    assert recorder.retention.deleted >= 1 and camera.droppedFrames == 0
+
+
+@pytest_twisted.inlineCallbacks
+def test_retention_of_jpeg_files_holds_the_quota_between_passes(tmp_path):
+    factory, recorder = yield recordScripted(
+        tmp_path, [[("stream", 0.01)]], lambda camera: camera.frames >= 40,
+        what="forty frames", frameSize=1000, maxBytes=8000, format="jpg")
+    camera = recorder.cameras["cam"]
+    pictures = filesUnder(tmp_path / "cam", ".jpg")
+    _assertWholeFrames(tmp_path / "cam", factory.sent)
     seqs = sorted(int(path.rsplit("_", 1)[1][:-4]) for path in pictures)
-    assert len(seqs) < camera.frames
-    assert seqs == list(range(seqs[0], camera.frames))
+    assert len(seqs) <= 8 and seqs == list(range(seqs[0], camera.frames))
+    assert recorder.writer.peakTotalBytes <= 8000

@@ -2,12 +2,13 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest_twisted
-from record_support import filesUnder, makeConfig, startRecorder, tempFilesUnder, waitFor
+from record_support import indexedFrames, makeConfig, startRecorder, tempFilesUnder, waitFor
 
 from tcpcam.common.jpeg import jpegProblem
 from tcpcam.record.config import CameraConfig
@@ -33,10 +34,10 @@ def test_records_the_simulated_camera(tmp_path):
         yield waitFor(lambda: recorder.cameras["simulated"].frames >= 3, what="three frames")
     finally:
         yield recorder.stopService()
-    pictures = filesUnder(tmp_path / "simulated", ".jpg")
-    assert len(pictures) >= 3
-    for path in pictures:
-        assert jpegProblem(open(path, "rb").read()) is None
+    frames = indexedFrames(str(tmp_path / "simulated"))
+    assert len(frames) >= 3
+    for _, frame in frames:
+        assert jpegProblem(frame) is None
     assert "built-in simulated camera" in recorder.describe()
 
 
@@ -47,10 +48,23 @@ def _start(argv, cwd):
     )
 
 
+def _indexedCount(root):
+    path = os.path.join(root, "simulated", "index.sqlite3")
+    if not os.path.exists(path):
+        return 0
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+
+
 def _waitForPictures(root, count, processes, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(len(filesUnder(r, ".jpg")) >= count for r in root):
+        if all(_indexedCount(r) >= count for r in root):
             return
         for process in processes:
             if process.poll() is not None:
@@ -91,6 +105,6 @@ def test_sigterm_twistd_and_sigint_tcpcam_record_leave_whole_files(tmp_path):
         assert "recording from the built-in simulated camera" in output.splitlines()[0], output
         assert "live view on http://127.0.0.1:" in output
         assert tempFilesUnder(root) == []
-        for path in filesUnder(root, ".jpg"):
-            assert jpegProblem(open(path, "rb").read()) is None, path
+        assert len(indexedFrames(str(root / "simulated"))) >= 3
+        assert "retention: keeping the larger of 1 GiB and 5% of the disk free" in output.splitlines()[0], output
         assert "stopped after" in output

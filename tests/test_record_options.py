@@ -20,15 +20,18 @@ def test_defaults_record_the_simulated_camera():
     config = parse()
     assert [c.name for c in config.cameras] == ["simulated"]
     assert config.simulated and config.cameras[0].pin == "1235"
-    assert config.out == "recordings" and config.format == "jpg"
+    assert config.out == "recordings" and config.format == "segments"
     assert config.web == "tcp:8080:interface=127.0.0.1"
     assert config.keepDays == 0 and config.maxBytes == 0
+    # The free-space floor is on by default: the larger of 1 GiB and 5 % of the disk.
+    assert config.minFree == 1024 ** 3 and config.minFreePercent == 5
+    assert not config.cameras[0].motion and config.cameras[0].mode == "continuous"
 
 
 def test_cameras_pin_and_settings():
     config = parse(
         "--camera", "door=tcp:host=192.168.1.50:port=3333", "-C", "yard=tcp:host=cam2:port=4000",
-        "--pin", "4321", "--out", "/srv/cams", "--format", "mjpeg", "--keep-days", "14",
+        "--pin", "4321", "--out", "/srv/cams", "--format", "jpg", "--keep-days", "14",
         "--max-bytes", "20G", "--web", "tcp:8081", "--frame-timeout", "3",
         "--max-frame-bytes", "2M", "--backoff-initial", "0.5", "--backoff-max", "30",
     )
@@ -39,15 +42,20 @@ def test_cameras_pin_and_settings():
     assert not config.simulated
     assert config.cameras[0].frameTimeout == 3 and config.cameras[1].maxFrameBytes == 2_000_000
     assert (config.out, config.format, config.keepDays, config.maxBytes, config.web) == (
-        "/srv/cams", "mjpeg", 14, 20_000_000_000, "tcp:8081")
+        "/srv/cams", "jpg", 14, 20_000_000_000, "tcp:8081")
     assert (config.backoffInitial, config.backoffMax) == (0.5, 30)
     assert parse("--no-web").web is None
 
 
 CONFIG = """
 out = "/data/cams"
-format = "mjpeg"
+format = "jpg"
 keep_days = 30
+keep_motion_days = 90
+min_free = "2GiB"
+min_free_percent = 1
+segment_seconds = 30
+segment_bytes = "8MiB"
 max_bytes = "500GiB"
 pin = "1111"
 frame_timeout = 20
@@ -60,6 +68,11 @@ pin = "9999"
 endpoint = "tcp:host=192.168.1.51:port=3333"
 max_frame_bytes = "1M"
 frame_timeout = 5
+mode = "motion"
+motion_threshold = 0.02
+motion_mask = [[0, 0, 1, 0.1], [0.5, 0.5, 0.75, 1]]
+pre_roll = 3
+post_roll = 20
 """
 
 
@@ -72,8 +85,16 @@ def test_config_file_with_overrides(tmp_path):
         ("garden", "1111", 5, 1_000_000),
         ("extra", "1111", 20, MAX_FRAME_BYTES),
     ]
-    assert config.keepDays == 7 and config.out == "/data/cams" and config.format == "mjpeg"
+    assert config.keepDays == 7 and config.out == "/data/cams" and config.format == "jpg"
     assert config.maxBytes == 500 * 1024 ** 3
+    assert (config.keepMotionDays, config.minFree, config.minFreePercent) == (90, 2 * 1024 ** 3, 1)
+    assert (config.segmentSeconds, config.segmentBytes) == (30, 8 * 1024 ** 2)
+    door, garden, extra = config.cameras
+    assert not door.motion and door.motionMask == ()
+    assert garden.motion and garden.mode == "motion" and garden.motionThreshold == 0.02
+    assert garden.motionMask == ((0, 0, 1, 0.1), (0.5, 0.5, 0.75, 1))
+    assert (garden.preRoll, garden.postRoll) == (3, 20)
+    assert parse("--motion", "true").cameras[0].motion
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -83,7 +104,11 @@ def test_config_file_with_overrides(tmp_path):
     (["--camera", "metrics=tcp:host=h:port=1"], "the live view uses /metrics"),
     (["--camera", "a=nosuchendpoint:1"], "bad endpoint for camera a"),
     (["--web", "nosuchendpoint:1"], "bad endpoint for --web"),
-    (["--format", "avi"], 'bad --format "avi": expected one of jpg, mjpeg'),
+    (["--format", "avi"], 'bad --format "avi": expected one of segments, jpg'),
+    (["--format", "mjpeg"], "mjpeg is gone: use segments"),
+    (["--min-free-percent", "60"], "bad --min-free-percent"),
+    (["--mode", "sometimes"], "bad --mode"),
+    (["--motion-threshold", "2"], "bad --motion-threshold"),
     (["--max-bytes", "lots"], 'bad --max-bytes "lots": expected a size in bytes'),
     (["--keep-days", "-1"], "bad --keep-days"),
     (["--frame-timeout", "0"], "bad --frame-timeout"),
@@ -103,6 +128,10 @@ def test_bad_options_one_line(argv, message):
     ("[cameras.door]\npin = '1'", "needs an endpoint"),
     ("[cameras.door]\nendpoint = 'tcp:host=h:port=1'\nzoom = 2", "unknown setting 'zoom'"),
     ("cameras = 3", "must be a table"),
+    ("format = 'mjpeg'", "mjpeg is gone"),
+    ("[cameras.door]\nendpoint = 'tcp:host=h:port=1'\nmotion_mask = [[0, 0, 2, 1]]", "bad motion_mask"),
+    ("[cameras.door]\nendpoint = 'tcp:host=h:port=1'\nmotion_mask = [[0.5, 0, 0.2, 1]]", "x0 < x1"),
+    ("[cameras.door]\nendpoint = 'tcp:host=h:port=1'\nmotion_mask = 'all'", "bad motion_mask"),
 ])
 def test_bad_config_files(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -114,7 +143,7 @@ def test_bad_config_files(tmp_path, text, message):
 
 def test_tcpcam_record_takes_the_same_options_and_gives_the_same_config():
     argv = ["--camera", "door=tcp:host=h:port=1", "-C", "yard=tcp:host=h:port=2",
-            "--pin", "77", "--no-web", "--max-bytes", "1G", "-f", "mjpeg"]
+            "--pin", "77", "--no-web", "--max-bytes", "1G", "-f", "jpg"]
     parser = argparse.ArgumentParser()
     record_command.add_arguments(parser)
     args = parser.parse_args(argv)
@@ -123,7 +152,7 @@ def test_tcpcam_record_takes_the_same_options_and_gives_the_same_config():
     assert config == parse(*argv)
     assert [c.name for c in config.cameras] == ["door", "yard"]
     assert config.cameras[1].pin == "77" and config.web is None
-    assert config.maxBytes == 1_000_000_000 and config.format == "mjpeg"
+    assert config.maxBytes == 1_000_000_000 and config.format == "jpg"
 
 
 def test_tcpcam_record_refuses_with_one_line_and_status_2(capsys):

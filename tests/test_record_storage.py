@@ -10,7 +10,7 @@ from record_support import filesUnder, jpegFrame
 from tcpcam.common.jpeg import jpegProblem
 from tcpcam.record.eventlog import EventLog, readEvents
 from tcpcam.record.retention import STALE_TEMP_SECONDS, prune
-from tcpcam.record.storage import JpegTreeStore, MjpegHourlyStore, makeStore
+from tcpcam.record.storage import JpegTreeStore, makeStore
 
 WHEN = time.mktime((2024, 5, 6, 7, 8, 9, 0, 0, -1)) + 0.123
 
@@ -24,6 +24,16 @@ def test_jpeg_check():
     assert "end marker" in jpegProblem(jpegFrame(5)[:100])
     assert "too short" in jpegProblem(b"\xff\xd8")
     assert "end marker" in jpegProblem(b"\xff\xd8\x00\x00")
+
+
+def test_jpeg_tree_open_removes_leftover_temporary_files_in_every_day(tmp_path):
+    for day in ("2020-01-01", "2024-05-06"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / ".07-08-09.123_000001.jpg.tmp").write_bytes(b"\xff\xd8half")
+        (tmp_path / day / "07-08-09.123_000000.jpg").write_bytes(jpegFrame(1))
+    report = JpegTreeStore(str(tmp_path)).open()
+    assert report.files_removed == 2 and report.repaired
+    assert [os.path.basename(p) for p in filesUnder(tmp_path)] == ["07-08-09.123_000000.jpg"] * 2
 
 
 def test_jpeg_tree_names_and_whole_files(tmp_path):
@@ -47,40 +57,6 @@ def test_jpeg_tree_disk_full_leaves_nothing(tmp_path):
     os.unlink(filesUnder(tmp_path)[0])
     os.rmdir(tmp_path / "2024-05-06")
     assert os.path.exists(store.write(jpegFrame(3), WHEN, 3))
-
-
-def test_mjpeg_rotates_hourly_and_closes(tmp_path):
-    store = makeStore("mjpeg", str(tmp_path))
-    assert isinstance(store, MjpegHourlyStore)
-    first = store.write(jpegFrame(1), WHEN, 0)
-    store.write(jpegFrame(2), WHEN + 1, 1)
-    assert store.openPaths == (first,)
-    handle = store._handle
-    second = store.write(jpegFrame(3), WHEN + 3600, 2)
-    assert handle.closed and store.openPaths == (second,)
-    assert first.endswith("2024-05-06/07.mjpeg") and second.endswith("2024-05-06/08.mjpeg")
-    assert open(first, "rb").read() == jpegFrame(1) + jpegFrame(2)
-    store.close()
-    assert store.openPaths == ()
-    assert open(second, "rb").read() == jpegFrame(3)
-    # A restart within the hour appends.
-    again = MjpegHourlyStore(str(tmp_path))
-    again.write(jpegFrame(4), WHEN + 3601, 3)
-    again.close()
-    assert open(second, "rb").read() == jpegFrame(3) + jpegFrame(4)
-
-
-def test_mjpeg_disk_full_raises_and_recovers(tmp_path):
-    store = MjpegHourlyStore(str(tmp_path))
-    os.makedirs(tmp_path / "2024-05-06")
-    os.symlink("/dev/full", tmp_path / "2024-05-06" / "07.mjpeg")
-    with pytest.raises(OSError):
-        store.write(jpegFrame(1), WHEN, 0)
-    assert store.openPaths == ()
-    os.unlink(tmp_path / "2024-05-06" / "07.mjpeg")
-    path = store.write(jpegFrame(2), WHEN, 1)
-    store.close()
-    assert open(path, "rb").read() == jpegFrame(2)
 
 
 def test_event_log_lines(tmp_path):

@@ -3,6 +3,7 @@
 import io
 import os
 import sys
+import time
 
 import pytest
 from PIL import Image
@@ -269,3 +270,31 @@ def test_replay_of_hour_files_without_frames_skips_instead_of_hanging(tmp_path):
     picture = jpeg(tmp_path, "late.jpg", (0, 0, 0))
     (day / "12.mjpeg").write_bytes(picture)
     assert source.nextFrame() == picture
+
+
+def test_replay_of_a_segment_store_keeps_order_and_pace_and_wraps(tmp_path):
+    from record_support import jpegFrame
+
+    from tcpcam.record.segments import SegmentStore
+    from tcpcam.server.sources.replay import SegmentReplaySource
+
+    start = time.mktime((2024, 5, 1, 23, 59, 59, 0, 0, -1))
+    store = SegmentStore(str(tmp_path / "door"))
+    store.open()
+    frames = [jpegFrame(i, 300) for i in range(4)]
+    for frame, when in zip(frames, (start, start + 0.5, start + 1.5, start + 100), strict=True):
+        store.write(frame, when)
+    store.close()
+    clock = Clock()
+    for spec in ("replay:%s" % (tmp_path / "door"), "replay:%s" % tmp_path):
+        source = sourceFromSpec(spec, reactor=clock)
+        assert isinstance(source, SegmentReplaySource)
+    source.maxGap = 2.0
+    got = collect(source, clock, 6)
+    assert [frame for _, frame in got] == frames + frames[:2]
+    gaps = [b[0] - a[0] for a, b in zip(got, got[1:], strict=False)]
+    assert gaps[:3] == [pytest.approx(0.5, abs=0.051), pytest.approx(1.0, abs=0.051), pytest.approx(2.0, abs=0.051)]
+    # A day folder replays that day only.
+    day = sourceFromSpec("replay:%s" % (tmp_path / "door" / "2024-05-02"), reactor=clock)
+    day.maxGap = 0.5
+    assert [frame for _, frame in collect(day, clock, 3)] == frames[2:] + frames[2:3]

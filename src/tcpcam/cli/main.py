@@ -15,6 +15,8 @@ SUBCOMMANDS = (
     ("snap", "snap", "take one picture"),
     ("serve", "serve", "run the reference server with a frame source"),
     ("record", "record", "record from cameras, with a live view in the browser"),
+    ("export", "export", "export recorded footage as an MP4 or a time-lapse"),
+    ("convert", "convert", "convert JPEG trees and hourly MJPEG files into segments with an index"),
     ("firmware", "firmware", "configure, bundle, flash, deploy or simulate the firmware"),
 )
 

@@ -1,4 +1,10 @@
-"""Record one camera: reconnect forever, check and store every frame, log the gaps."""
+"""Record one camera: reconnect forever, check every frame, hand it to the disk writer, log the gaps.
+
+The camera never writes to the disk itself: frames, ``events.jsonl`` lines
+and motion events go to its :class:`~tcpcam.record.writer.CameraSink`, whose
+thread does the writing. When the writer's queue is full, frames are dropped,
+counted (``queue_dropped_frames``) and logged once per run of drops.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +27,15 @@ from tcpcam.record.endpoints import WatchedEndpoint
 if TYPE_CHECKING:
     from tcpcam.client import FetchSummary, TCPCamClientFactory, TCPCamClientProtocol
     from tcpcam.record.config import CameraConfig
-    from tcpcam.record.eventlog import EventLog
-    from tcpcam.record.storage import JpegTreeStore, MjpegHourlyStore
+    from tcpcam.record.motion import MotionEvent, MotionStats, MotionWorker
+    from tcpcam.record.writer import CameraSink, Store
 
 log = Logger(namespace="tcpcam.record")
+
+#: Seconds of frames kept beyond the pre-roll (mode motion), for the motion worker's delay.
+RING_SLACK_SECONDS = 2.0
+#: Bytes of frames the pre-roll ring holds at most (mode motion).
+RING_BYTES = 32 * 1024 * 1024
 
 
 @implementer(ILogObserver)
@@ -69,25 +80,28 @@ class CameraRecorder(Service):
     """Keep one camera's stream recorded, whatever the network does.
 
     A ClientService with a capped, jittered backoff keeps the connection up;
-    every frame is checked as a JPEG, stored, and handed to the live viewers.
-    Connects, disconnects (with their reason), bad frames and disk errors go
-    to the camera's event log, and each state change is logged once.
+    every frame is checked as a JPEG, queued for the disk writer, and handed
+    to the live viewers. Connects, disconnects (with their reason), bad frames
+    and disk errors go to the camera's event log, and each state change is
+    logged once.
     """
 
-    #: Seconds between write attempts while the disk fails; frames in between are dropped.
-    diskRetrySeconds = 5.0
     #: Seconds of frame times that the frame rate is computed over.
     fpsWindow = 5.0
+    #: Bytes of frames the pre-roll ring holds at most (mode motion).
+    ringBytes = RING_BYTES
 
     def __init__(self, camera: CameraConfig, endpoint: IStreamClientEndpoint,
-                 store: JpegTreeStore | MjpegHourlyStore, events: EventLog, reactor: IReactorTime,
+                 sink: CameraSink, reactor: IReactorTime,
                  backoffInitial: float = 1.0, backoffMax: float = 60.0,
-                 factoryMaker: FactoryMaker = defaultFactoryMaker) -> None:
+                 factoryMaker: FactoryMaker = defaultFactoryMaker, motion: MotionWorker | None = None) -> None:
         self.camera = camera
         self.setName(camera.name)
         self.endpoint = endpoint
-        self.store = store
-        self.events = events
+        self.sink = sink
+        if sink is not None:
+            sink.onDiskState = self._diskStateChanged
+            sink.onEventLogState = self._eventLogStateChanged
         self._reactor = reactor
         self._factoryMaker = factoryMaker
         self._backoffMax = backoffMax
@@ -101,8 +115,7 @@ class CameraRecorder(Service):
         self.bytes = 0
         self.connects = 0
         self.connectFailures = 0
-        self.droppedFrames = 0
-        self.diskErrors = 0
+        self.queueDropped = 0
         self.latest: bytes | None = None
         self.lastFrameTime: float | None = None
         self.lastReason: str | None = None
@@ -111,10 +124,31 @@ class CameraRecorder(Service):
         self._fruitlessSessions = 0
         self._sessionStart = 0
         self._sessionBad = 0
-        self._diskFailing = False
-        self._nextDiskAttempt = 0.0
-        self._eventsFailing = False
+        self._dropRun = 0
+        self._motion = motion if camera.motion else None
+        self.motionStats: MotionStats | None = None
+        self.motionEvent: MotionEvent | None = None
+        self._ring: deque[tuple[float, bytes, int]] = deque()
+        self._ringBytes = 0
+        if self._motion is not None:
+            self.motionStats = self._motion.addCamera(camera.name, camera.motionThreshold, camera.motionMask,
+                                                      camera.preRoll, camera.postRoll, self._motionReport)
         self._client: _StateChangesOnly | None = None
+
+    @property
+    def store(self) -> Any:
+        """The store the disk writer writes this camera's frames to."""
+        return self.sink.store
+
+    @property
+    def droppedFrames(self) -> int:
+        """Good frames not stored: the disk failed, or the writer's queue was full."""
+        return self.sink.stats.diskDropped + self.queueDropped
+
+    @property
+    def diskErrors(self) -> int:
+        """Failed writes."""
+        return self.sink.stats.diskErrors
 
     @property
     def reconnects(self) -> int:
@@ -162,12 +196,24 @@ class CameraRecorder(Service):
             "bytes": self.bytes,
             "bad_frames": self.badFrames,
             "dropped_frames": self.droppedFrames,
+            "disk_dropped_frames": self.sink.stats.diskDropped,
+            "queue_dropped_frames": self.queueDropped,
+            "written_frames": self.sink.stats.written,
+            "written_bytes": self.sink.stats.writtenBytes,
             "disk_errors": self.diskErrors,
             "connects": self.connects,
             "reconnects": self.reconnects,
             "connect_failures": self.connectFailures,
             "last_reason": self.lastReason,
             "viewers": self.viewers,
+            "mode": self.camera.mode,
+            "motion": self._motion is not None,
+            "motion_active": None if self.motionStats is None else self.motionStats.active,
+            "motion_score": None if self.motionStats is None else round(self.motionStats.score, 4),
+            "motion_analysed": None if self.motionStats is None else self.motionStats.analysed,
+            "motion_skipped": None if self.motionStats is None else self.motionStats.skipped,
+            "motion_events": None if self.motionStats is None else self.motionStats.events,
+            "preroll_frames": len(self._ring),
         }
 
     def startService(self) -> None:
@@ -186,23 +232,17 @@ class CameraRecorder(Service):
         self._client.startService()
 
     def stopService(self) -> Deferred[None] | None:
-        """Disconnect, then close the store; the Deferred fires when both are done."""
+        """Disconnect; the Deferred fires once disconnected (the disk writer then closes the store)."""
         Service.stopService(self)
         if self._client is None:
-            self.store.close()
             return None
         stopping = self._client.stopService()
 
-        def closeStore(result: None | Failure) -> None | Failure:
+        def stopped(result: None | Failure) -> None | Failure:
             self.state = "stopped"
-            try:
-                self.store.close()
-            except OSError as error:
-                log.error("camera {name}: cannot close its file: {error}",
-                          name=self.name, error=error)
             return result
 
-        return stopping.addBoth(closeStore)
+        return stopping.addBoth(stopped)
 
     def _retryDelay(self, attempt: int) -> float:
         # Sessions that ended before any frame count as failed attempts too,
@@ -277,49 +317,94 @@ class CameraRecorder(Service):
         self.latest = frame
         self.lastFrameTime = now
         self._times.append(now)
-        self._store(frame, now, seq)
+        if self._motion is not None:
+            self._motion.submit(self.camera.name, frame, int(round(now * 1000)))
+        if self.camera.mode == "motion" and self.motionEvent is None:
+            self._keep(frame, now, seq)
+        else:
+            self._store(frame, now, seq)
         for viewer in list(self._viewers):
             viewer.frameAvailable(frame)
 
     def _store(self, frame: bytes, now: float, seq: int) -> None:
-        if self._diskFailing and now < self._nextDiskAttempt:
-            self.droppedFrames += 1
+        if self.sink.write(frame, now, seq):
+            if self._dropRun:
+                log.warn("camera {name}: the disk writer caught up; {count} frames were dropped while it was behind",
+                         name=self.name, count=self._dropRun)
+                self._event("queue_ok", dropped_frames=self._dropRun)
+                self._dropRun = 0
             return
-        try:
-            self.store.write(frame, now, seq)
-        except OSError as error:
-            self.droppedFrames += 1
-            self.diskErrors += 1
-            self._nextDiskAttempt = now + self.diskRetrySeconds
-            if not self._diskFailing:
-                self._diskFailing = True
-                log.error("camera {name}: cannot write frames under {path}: {error};"
-                          " dropping frames and retrying every {retry:g} s",
-                          name=self.name, path=self.store.directory, error=_describe(error),
-                          retry=self.diskRetrySeconds)
-                self._event("disk_error", reason=_describe(error))
+        self.queueDropped += 1
+        self._dropRun += 1
+        if self._dropRun == 1:
+            writer = self.sink.writer
+            log.warn("camera {name}: the disk writer is behind (its queue holds {items} items, {mb:.1f} MB):"
+                     " dropping frames until it catches up", name=self.name, items=writer.queuedItems,
+                     mb=writer.queuedBytes / 1e6)
+
+    def _keep(self, frame: bytes, now: float, seq: int) -> None:
+        """Mode motion, no event: hold the frame in the pre-roll ring (bounded in time and bytes)."""
+        ring = self._ring
+        ring.append((now, frame, seq))
+        self._ringBytes += len(frame)
+        oldest = now - self.camera.preRoll - RING_SLACK_SECONDS
+        while ring and (ring[0][0] < oldest or self._ringBytes > self.ringBytes):
+            self._ringBytes -= len(ring.popleft()[1])
+
+    def _motionReport(self, kind: str, event: MotionEvent) -> None:
+        if kind == "start":
+            self.motionEvent = event
+            log.info("camera {name}: motion (score {score:.3f})", name=self.name, score=event.peakScore)
+            if self._ring:
+                first = event.startMs / 1000.0 - self.camera.preRoll
+                for when, frame, seq in self._ring:
+                    if when >= first:
+                        self._store(frame, when, seq)
+                self._ring.clear()
+                self._ringBytes = 0
+            self.sink.call(lambda store: self.saveEvent(store, event))
+        elif kind == "end":
+            if self.motionEvent is event:
+                self.motionEvent = None
+            log.info("camera {name}: motion ended after {seconds:.1f} s (peak score {score:.3f})",
+                     name=self.name, seconds=(event.lastMotionMs - event.startMs) / 1000.0, score=event.peakScore)
+            self.sink.call(lambda store: self.saveEvent(store, event))
+
+    def saveEvent(self, store: Store, event: MotionEvent) -> None:
+        """In the disk writer: insert or update the event; at its end, flag its segments as motion."""
+        if store.format != "segments":
+            if event.endMs is not None:
+                self.sink.events.appendAt(event.endMs / 1000.0, "motion", start=event.startMs / 1000.0,
+                                          end=event.endMs / 1000.0, peak_score=round(event.peakScore, 4),
+                                          region=list(event.region) if event.region else None)
             return
-        if self._diskFailing:
-            self._diskFailing = False
+        from tcpcam.record.segments import SegmentStore
+
+        segments = cast(SegmentStore, store)
+        row = event.columns()
+        row["id"] = segments.saveEvent(row)
+        if event.endMs is not None:
+            segments.markMotion(event.startMs - event.preRollMs, event.endMs + event.postRollMs)
+
+    def _diskStateChanged(self, failing: bool, reason: str, dropped: int) -> None:
+        if failing:
+            log.error("camera {name}: cannot write frames under {path}: {error};"
+                      " dropping frames and retrying every {retry:g} s",
+                      name=self.name, path=self.sink.directory, error=reason,
+                      retry=self.sink.writer.diskRetrySeconds)
+            self._event("disk_error", reason=reason)
+        else:
             log.info("camera {name}: writing frames again ({dropped} dropped so far)",
-                     name=self.name, dropped=self.droppedFrames)
-            self._event("disk_ok", dropped_frames=self.droppedFrames)
+                     name=self.name, dropped=dropped)
+            self._event("disk_ok", dropped_frames=dropped)
+
+    def _eventLogStateChanged(self, failing: bool, reason: str) -> None:
+        if failing:
+            log.error("camera {name}: cannot write {path}: {error}",
+                      name=self.name, path=self.sink.events.path, error=reason)
+        else:
+            log.info("camera {name}: writing {path} again", name=self.name, path=self.sink.events.path)
 
     def _event(self, event: str, **fields: object) -> None:
-        try:
-            self.events.append(event, **fields)
-        except OSError as error:
-            if not self._eventsFailing:
-                self._eventsFailing = True
-                log.error("camera {name}: cannot write {path}: {error}",
-                          name=self.name, path=self.events.path, error=_describe(error))
-            return
-        if self._eventsFailing:
-            self._eventsFailing = False
-            log.info("camera {name}: writing {path} again", name=self.name, path=self.events.path)
-
-
-def _describe(error: OSError) -> str:
-    if error.strerror:
-        return "%s (%s)" % (error.strerror, error.filename) if error.filename else error.strerror
-    return str(error)
+        if self.sink is not None:
+            self.sink.event(event, **fields)

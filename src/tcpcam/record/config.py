@@ -14,6 +14,8 @@ from typing import Any
 
 from tcpcam.core import limits
 from tcpcam.core.options import Option, OptionTable, show_value
+from tcpcam.record.retention import MIN_FREE_BYTES, MIN_FREE_PERCENT
+from tcpcam.record.segments import SEGMENT_BYTES, SEGMENT_SECONDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,8 +26,22 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 DEFAULT_OUT = "recordings"
 #: The live view's endpoint: loopback only unless told otherwise.
 DEFAULT_WEB = "tcp:8080:interface=127.0.0.1"
-#: Storage formats: one file per frame, or one concatenated-JPEG file per hour.
-FORMATS = ("jpg", "mjpeg")
+#: Storage formats: segments of concatenated JPEGs with a SQLite index (the default), or one file per frame.
+FORMATS = ("segments", "jpg")
+#: The default storage format.
+DEFAULT_FORMAT = "segments"
+#: Recording modes: every frame, or only around motion (with pre-roll and post-roll).
+MODES = ("continuous", "motion")
+#: The default recording mode.
+DEFAULT_MODE = "continuous"
+#: Default share of the picture (0 to 1) that must change to count as motion.
+DEFAULT_MOTION_THRESHOLD = 0.005
+#: Default seconds kept before motion starts (mode motion) and counted into each event.
+DEFAULT_PRE_ROLL = 5.0
+#: Default seconds of calm after which a motion event ends.
+DEFAULT_POST_ROLL = 10.0
+#: Most mask rectangles per camera.
+MAX_MASK_RECTANGLES = 64
 #: Names reserved by the live view's URL space.
 RESERVED_NAMES = ("status.json", "metrics")
 #: Words that turn the live view off.
@@ -37,11 +53,27 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 OPTIONS = OptionTable((
     Option("pin", limits.DEFAULT_PIN, "pin", 1, limits.MAX_TOKEN_BYTES, "PIN of the cameras", short="p"),
     Option("out", DEFAULT_OUT, "text", 1, 4096, "folder to record into", short="o"),
-    Option("format", "jpg", "choice", choices=FORMATS,
-           meaning="jpg: one file per frame; mjpeg: one file per camera per hour", short="f"),
+    Option("format", DEFAULT_FORMAT, "choice", choices=FORMATS,
+           meaning="segments: concatenated-JPEG segments with a SQLite index; jpg: one file per frame", short="f"),
+    Option("segment_seconds", SEGMENT_SECONDS, "number", 1, 3600, "longest a segment runs, in seconds"),
+    Option("segment_bytes", SEGMENT_BYTES, "size", 65536, 1024 ** 3, "largest a segment grows"),
     Option("keep_days", 0, "number", 0, None, "delete recordings older than this many days (0 keeps them)"),
+    Option("keep_motion_days", 0, "number", 0, None,
+           "keep segments with motion this many days instead (0: as long as keep_days)"),
     Option("max_bytes", 0, "size", 1, None,
            "delete the oldest recordings beyond this total, such as 500M or 20G (0: no quota)", zero=True),
+    Option("min_free", MIN_FREE_BYTES, "size", 1, None,
+           "keep at least this much of the disk free, deleting the oldest recordings (0: no byte floor)",
+           zero=True),
+    Option("min_free_percent", MIN_FREE_PERCENT, "number", 0, 50,
+           "keep at least this percent of the disk free (the larger floor applies; at most half the disk)"),
+    Option("motion", False, "bool", meaning="detect motion in every camera's frames"),
+    Option("mode", DEFAULT_MODE, "choice", choices=MODES,
+           meaning="continuous: record every frame; motion: only around motion (turns motion on)"),
+    Option("motion_threshold", DEFAULT_MOTION_THRESHOLD, "number", 0.0001, 1,
+           "share of the picture that must change to count as motion"),
+    Option("pre_roll", DEFAULT_PRE_ROLL, "number", 0, 60, "seconds kept before motion starts"),
+    Option("post_roll", DEFAULT_POST_ROLL, "number", 0, 600, "seconds of calm after which a motion event ends"),
     Option("web", DEFAULT_WEB, "text", 0, 1000, "server endpoint of the live view, or off"),
     Option("frame_timeout", limits.RECORDER_FRAME_TIMEOUT_S, "number", 0.001, 86400,
            "seconds of silence before a camera is reconnected"),
@@ -58,7 +90,14 @@ CAMERA_OPTIONS = OptionTable((
     OPTIONS["pin"],
     OPTIONS["frame_timeout"],
     OPTIONS["max_frame_bytes"],
+    OPTIONS["motion"],
+    OPTIONS["mode"],
+    OPTIONS["motion_threshold"],
+    OPTIONS["pre_roll"],
+    OPTIONS["post_roll"],
 ))
+#: The camera table key for mask rectangles (a list, so not in the option table).
+MASK_KEY = "motion_mask"
 
 
 class ConfigError(ValueError):
@@ -76,6 +115,15 @@ class CameraConfig:
     maxFrameBytes: int = limits.MAX_FRAME_BYTES
     #: True for the built-in simulated camera (its endpoint is chosen at start).
     simulated: bool = False
+    #: Detect motion in this camera's frames.
+    motion: bool = False
+    #: ``continuous`` or ``motion`` (only around motion).
+    mode: str = DEFAULT_MODE
+    motionThreshold: float = DEFAULT_MOTION_THRESHOLD
+    #: Zones to ignore: ``(x0, y0, x1, y1)`` fractions of the picture's width and height.
+    motionMask: tuple[tuple[float, float, float, float], ...] = ()
+    preRoll: float = DEFAULT_PRE_ROLL
+    postRoll: float = DEFAULT_POST_ROLL
 
 
 @dataclass
@@ -84,9 +132,14 @@ class RecorderConfig:
 
     cameras: list[CameraConfig] = field(default_factory=list)
     out: str = DEFAULT_OUT
-    format: str = "jpg"
+    format: str = DEFAULT_FORMAT
     keepDays: float = 0.0
+    keepMotionDays: float = 0.0
     maxBytes: int = 0
+    minFree: int = MIN_FREE_BYTES
+    minFreePercent: float = MIN_FREE_PERCENT
+    segmentSeconds: float = SEGMENT_SECONDS
+    segmentBytes: int = SEGMENT_BYTES
     web: str | None = DEFAULT_WEB
     backoffInitial: float = 1.0
     backoffMax: float = 60.0
@@ -129,6 +182,7 @@ def loadConfigFile(path: str) -> tuple[dict[str, Any], list[tuple[str, dict[str,
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("config file %s is not valid TOML: %s" % (path, error)) from None
     cameras = data.pop("cameras", {})
+    _refuseOldFormat(data.get("format"), "config file %s: format" % path)
     settings = _checked(OPTIONS, data, "config file %s" % path)
     if not isinstance(cameras, dict):
         raise ConfigError("config file %s: 'cameras' must be a table of [cameras.NAME] tables" % path)
@@ -139,8 +193,35 @@ def loadConfigFile(path: str) -> tuple[dict[str, Any], list[tuple[str, dict[str,
             raise ConfigError("%s must be a table" % where)
         if "endpoint" not in table:
             raise ConfigError("%s needs an endpoint" % where)
-        tables.append((checkName(name), _checked(CAMERA_OPTIONS, table, where)))
+        table = dict(table)
+        mask = checkMask(table.pop(MASK_KEY, []), where)
+        checked = _checked(CAMERA_OPTIONS, table, where)
+        checked[MASK_KEY] = mask
+        tables.append((checkName(name), checked))
     return settings, tables
+
+
+def checkMask(value: object, where: str) -> tuple[tuple[float, float, float, float], ...]:
+    """``motion_mask``: a list of ``[x0, y0, x1, y1]`` fractions of the picture (0 to 1, x0 < x1, y0 < y1)."""
+    rule = ("expected a list of [x0, y0, x1, y1] rectangles in fractions of the picture (0 to 1,"
+            " x0 < x1, y0 < y1), at most %d" % MAX_MASK_RECTANGLES)
+    if not isinstance(value, list) or len(value) > MAX_MASK_RECTANGLES:
+        raise ConfigError("%s: bad %s: %s" % (where, MASK_KEY, rule))
+    rectangles = []
+    for rectangle in value:
+        if (not isinstance(rectangle, list) or len(rectangle) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+                           for v in rectangle)
+                or not (rectangle[0] < rectangle[2] and rectangle[1] < rectangle[3])):
+            raise ConfigError("%s: bad %s %s: %s" % (where, MASK_KEY, show_value(str(rectangle)), rule))
+        rectangles.append((float(rectangle[0]), float(rectangle[1]), float(rectangle[2]), float(rectangle[3])))
+    return tuple(rectangles)
+
+
+def _refuseOldFormat(value: object, where: str) -> None:
+    if isinstance(value, str) and value.strip().lower() == "mjpeg":
+        raise ConfigError("%s mjpeg is gone: use segments (also concatenated JPEGs, with an index), the default;"
+                          " tcpcam convert turns old hour files into segments" % where)
 
 
 def _checked(table: OptionTable, data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -165,6 +246,7 @@ def configFromOptions(texts: dict[str, str], cameraSpecs: Sequence[str] = (), co
     tables: list[tuple[str, dict[str, Any]]] = []
     if configFile:
         settings, tables = loadConfigFile(configFile)
+    _refuseOldFormat(texts.get("format"), "--format")
     values, problems = OPTIONS.parse_texts(texts, dict(OPTIONS.defaults(), **settings))
     if problems:
         raise ConfigError(problems[0])
@@ -203,7 +285,10 @@ def buildConfig(values: dict[str, Any], cameraSpecs: Sequence[str] = (),
         web = None
     config = RecorderConfig(
         cameras=cameras, out=values["out"], format=values["format"], keepDays=float(values["keep_days"]),
-        maxBytes=int(values["max_bytes"]), web=web, backoffInitial=float(values["backoff_initial"]),
+        keepMotionDays=float(values["keep_motion_days"]),
+        maxBytes=int(values["max_bytes"]), minFree=int(values["min_free"]),
+        minFreePercent=float(values["min_free_percent"]), segmentSeconds=float(values["segment_seconds"]),
+        segmentBytes=int(values["segment_bytes"]), web=web, backoffInitial=float(values["backoff_initial"]),
         backoffMax=float(values["backoff_max"]))
     if config.backoffMax < config.backoffInitial:
         raise ConfigError("the backoff maximum delay must not be below its initial delay")
@@ -211,5 +296,9 @@ def buildConfig(values: dict[str, Any], cameraSpecs: Sequence[str] = (),
 
 
 def _camera(name: str, endpoint: str, values: dict[str, Any]) -> CameraConfig:
+    mode = values["mode"]
     return CameraConfig(name=name, endpoint=endpoint, pin=values["pin"], frameTimeout=float(values["frame_timeout"]),
-                        maxFrameBytes=int(values["max_frame_bytes"]))
+                        maxFrameBytes=int(values["max_frame_bytes"]), motion=bool(values["motion"]) or mode == "motion",
+                        mode=mode, motionThreshold=float(values["motion_threshold"]),
+                        motionMask=tuple(values.get(MASK_KEY, ())), preRoll=float(values["pre_roll"]),
+                        postRoll=float(values["post_roll"]))

@@ -33,8 +33,11 @@ class EventLog:
             self.maxBytes = maxBytes
 
     def append(self, event: str, **fields: object) -> dict[str, object]:
-        """Write one event line; returns the dict written."""
-        now = self._clock()
+        """Write one event line, stamped now; returns the dict written."""
+        return self.appendAt(self._clock(), event, **fields)
+
+    def appendAt(self, now: float, event: str, **fields: object) -> dict[str, object]:
+        """Write one event line stamped ``now`` (Unix seconds); returns the dict written."""
         record: dict[str, object] = {"time": _isoTime(now), "ts": round(now, 3), "event": event}
         record.update(fields)
         line = json.dumps(record, sort_keys=False) + "\n"

@@ -3,8 +3,10 @@
 ::
 
     OUT/CAMERA/events.jsonl                      the camera's event log
+    OUT/CAMERA/index.sqlite3                     the segment index (format segments)
+    OUT/CAMERA/YYYY-MM-DD/HH-MM-SS.mmm.mjpeg     one segment: concatenated JPEGs (format segments)
     OUT/CAMERA/YYYY-MM-DD/HH-MM-SS.mmm_SEQ.jpg   one picture (format jpg, local time)
-    OUT/CAMERA/YYYY-MM-DD/HH.mjpeg               one hour of pictures (format mjpeg)
+    OUT/CAMERA/YYYY-MM-DD/HH.mjpeg               one hour of pictures (the old format mjpeg)
 
 The recorder writes these names, retention and the replay source read them;
 all of them go through this module.
@@ -18,10 +20,15 @@ import time
 
 #: The event log's name in each camera's folder.
 EVENTS_NAME = "events.jsonl"
+#: The segment index's name in each camera's folder.
+INDEX_NAME = "index.sqlite3"
+#: What a segment file's name ends with.
+SEGMENT_SUFFIX = ".mjpeg"
 
 _DAY = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
 _PICTURE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)\.(\d{3})_(\d+)\.jpe?g$", re.IGNORECASE)
 _HOUR_FILE = re.compile(r"^(\d\d)\.mjpeg$", re.IGNORECASE)
+_SEGMENT = re.compile(r"^(\d\d)-(\d\d)-(\d\d)\.(\d{3})(?:-\d+)?\.mjpeg$")
 _EPOCH = datetime.date(1970, 1, 1)
 
 
@@ -38,6 +45,32 @@ def pictureName(when: float, seq: int) -> str:
 def hourFileName(when: float) -> str:
     """The file name of an hour's pictures: ``HH.mjpeg``."""
     return "%02d.mjpeg" % time.localtime(when).tm_hour
+
+
+def segmentName(when: float, clash: int = 0) -> str:
+    """The file name of a segment whose first frame is at ``when``: ``HH-MM-SS.mmm.mjpeg``.
+
+    ``clash`` > 0 gives ``HH-MM-SS.mmm-N.mjpeg``, for a name already taken
+    (the clock went back).
+    """
+    stem = "%s.%03d" % (time.strftime("%H-%M-%S", time.localtime(when)), int(when * 1000) % 1000)
+    return "%s%s%s" % (stem, "-%d" % clash if clash else "", SEGMENT_SUFFIX)
+
+
+def segmentStart(day: str, name: str) -> float | None:
+    """Unix seconds of a segment's first frame from its day folder and file name, or None."""
+    match = _SEGMENT.match(name)
+    if match is None or dayNumber(day) is None:
+        return None
+    hours, minutes, seconds, millis = (int(part) for part in match.groups())
+    year, month, mday = (int(part) for part in day.split("-"))
+    moment = time.mktime((year, month, mday, hours, minutes, seconds, 0, 0, -1))
+    return moment + millis / 1000.0
+
+
+def isSegmentName(name: str) -> bool:
+    """True for a segment file's name."""
+    return _SEGMENT.match(name) is not None
 
 
 def isDayName(name: str) -> bool:

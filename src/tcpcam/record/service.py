@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from tcpcam.record.camera import CameraRecorder, FactoryMaker, defaultFactoryMaker
 from tcpcam.record.endpoints import LaterEndpoint
 from tcpcam.record.eventlog import EventLog
-from tcpcam.record.retention import RetentionService
+from tcpcam.record.motion import MotionWorker
+from tcpcam.record.retention import Retention, RetentionPolicy
 from tcpcam.record.simulated import SimulatedCamera
 from tcpcam.record.storage import makeStore
+from tcpcam.record.writer import DiskWriter
 
 if TYPE_CHECKING:
     from tcpcam.record.config import RecorderConfig
@@ -24,12 +29,13 @@ log = Logger(namespace="tcpcam.record")
 
 
 class RecorderService(MultiService):
-    """Every camera, retention and the live view, started and stopped together.
+    """Every camera, the disk writer (with retention) and the live view, started and stopped together.
 
     ``cameras`` maps each camera's name to its
     :class:`~tcpcam.record.camera.CameraRecorder`, in configuration order.
-    Stopping stops the cameras first (each finishes the frame it is writing
-    and closes its file), then the simulated camera and the live view.
+    The disk writer starts first; stopping stops the cameras, the simulated
+    camera and the live view, then lets the writer write what is queued and
+    close every store.
     """
 
     def __init__(self, config: RecorderConfig, reactor: Any, factoryMaker: FactoryMaker = defaultFactoryMaker) -> None:
@@ -39,6 +45,12 @@ class RecorderService(MultiService):
         self.simulated: SimulatedCamera | None = None
         self.web: WebService | None = None
         self._reactor = reactor
+        self.policy = RetentionPolicy(keepDays=config.keepDays, keepMotionDays=config.keepMotionDays,
+                                      maxBytes=config.maxBytes, minFreeBytes=config.minFree,
+                                      minFreePercent=config.minFreePercent)
+        os.makedirs(config.out, exist_ok=True)
+        self.writer = DiskWriter(config.out, self.policy, reactor)
+        self.motion = MotionWorker(reactor)
         if config.web is not None:
             from tcpcam.record.web import WebService
 
@@ -52,17 +64,46 @@ class RecorderService(MultiService):
             else:
                 endpoint = clientFromString(reactor, camera.endpoint)
             directory = os.path.join(config.out, camera.name)
+            sink = self.writer.addCamera(
+                camera.name, makeStore(config.format, directory, config.segmentSeconds, config.segmentBytes),
+                EventLog(os.path.join(directory, "events.jsonl")))
             recorder = CameraRecorder(
-                camera, endpoint, makeStore(config.format, directory),
-                EventLog(os.path.join(directory, "events.jsonl")), reactor,
+                camera, endpoint, sink, reactor,
                 backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
-                factoryMaker=factoryMaker,
+                factoryMaker=factoryMaker, motion=self.motion,
             )
             recorder.setServiceParent(self)
             self.cameras[camera.name] = recorder
-        self.retention = RetentionService(
-            config.out, config.keepDays, config.maxBytes, self.openPaths, reactor)
-        self.retention.setServiceParent(self)
+
+    @property
+    def retention(self) -> Retention:
+        """The retention the disk writer applies."""
+        return self.writer.retention
+
+    def startService(self) -> None:
+        """Start the disk writer and the motion worker, then everything else."""
+        self.writer.start()
+        self.motion.start()
+        MultiService.startService(self)
+
+    def stopService(self) -> Deferred[None]:
+        """Stop the cameras and the live view, then the disk writer; fires once all is written."""
+        stopping: Deferred[None] = Deferred()
+        first = MultiService.stopService(self)
+
+        def stopWriter(result: object) -> None:
+            for name, event in self.motion.stop():
+                camera = self.cameras[name]
+                camera.sink.call(functools.partial(camera.saveEvent, event=event))
+            self.writer.stop().addBoth(lambda _: stopping.callback(None))
+            if isinstance(result, Failure):
+                log.failure("stopping the recorder", result)
+
+        if first is None:
+            stopWriter(None)
+        else:
+            first.addBoth(stopWriter)
+        return stopping
 
     def openPaths(self) -> list[str]:
         """Files being written right now (kept safe from retention)."""
@@ -71,13 +112,22 @@ class RecorderService(MultiService):
     def describe(self) -> str:
         """One line saying what is recorded where: the recorder's first log line."""
         config = self.config
-        where = "%s (%s)" % (os.path.abspath(config.out), config.format)
+        where = "%s (%s; retention: %s)" % (os.path.abspath(config.out), config.format, self.describeRetention())
         if self.simulated is not None:
             return ("recording from the built-in simulated camera (no --camera given) into %s;"
                     " add --camera NAME=ENDPOINT to record a real camera" % where)
         names = ", ".join("%s=%s" % (c.name, c.endpoint) for c in config.cameras)
         return "recording %d camera%s (%s) into %s" % (
             len(config.cameras), "" if len(config.cameras) == 1 else "s", names, where)
+
+    def describeRetention(self) -> str:
+        """The retention in use, with the free-space floor worked out for the recording folder's disk."""
+        text = self.policy.describe()
+        floor = self.retention.floorBytes()
+        if floor:
+            text += " = %.1f GiB here" % (floor / 1024 ** 3) if floor >= 1024 ** 3 / 10 else \
+                " = %.1f MiB here" % (floor / 1024 ** 2)
+        return text
 
     def status(self) -> dict[str, Any]:
         """The recorder's state as a JSON-ready dict (the live view's /status.json)."""
@@ -86,7 +136,15 @@ class RecorderService(MultiService):
                 "out": os.path.abspath(self.config.out),
                 "format": self.config.format,
                 "keep_days": self.config.keepDays,
+                "keep_motion_days": self.config.keepMotionDays,
                 "max_bytes": self.config.maxBytes,
+                "min_free_bytes": self.retention.floorBytes(),
+                "free_bytes": self.retention.freeBytes(),
+                "recorded_bytes": self.retention.totalBytes(),
+                "queued_bytes": self.writer.queuedBytes,
+                "queue_limit_bytes": self.writer.maxQueueBytes,
+                "retention_passes": self.retention.passes,
+                "retention_deleted": self.retention.deleted,
             },
             "cameras": {name: camera.status() for name, camera in self.cameras.items()},
         }

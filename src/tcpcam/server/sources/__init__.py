@@ -59,9 +59,13 @@ def _pattern(argument: str, reactor: IReactorTime | None) -> IFrameSource:
 
 
 def _replay(argument: str, reactor: IReactorTime | None) -> IFrameSource:
-    from tcpcam.server.sources.replay import ReplaySource
+    from tcpcam.server.sources.replay import ReplaySource, SegmentReplaySource, segmentFolder
 
-    return ReplaySource(_needPath("replay", argument), reactor)
+    path = _needPath("replay", argument)
+    segments = segmentFolder(path)
+    if segments is not None:
+        return SegmentReplaySource(segments[0], segments[1], reactor)
+    return ReplaySource(path, reactor)
 
 
 _BUILTIN = {

@@ -8,9 +8,15 @@ after the previous one as their names are apart; gaps longer than
 :attr:`ReplaySource.maxGap` (outages, the night) are shortened to it. At the
 end the replay starts again from the first picture.
 
-Hourly ``--format mjpeg`` files (``YYYY-MM-DD/HH.mjpeg``) are replayed too,
-in the same order; they hold no time per frame, so their frames are handed
-out as fast as they are asked for (the server's interval sets the pace).
+Hourly files of the old ``--format mjpeg`` (``YYYY-MM-DD/HH.mjpeg``) are
+replayed too, in the same order; they hold no time per frame, so their frames
+are handed out as fast as they are asked for (the server's interval sets the
+pace).
+
+A camera folder of the segment store (``DIR/NAME/index.sqlite3``, the
+recorder's default format) is replayed from its index with
+:class:`SegmentReplaySource`: every indexed frame in time order, at its
+recorded pace; a day folder of it replays that day.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from zope.interface import implementer
 
 from tcpcam.common.jpeg import JpegSplitter
-from tcpcam.record.layout import dayNumber, isHourFile, recordingTime
+from tcpcam.record.layout import INDEX_NAME, dayNumber, isHourFile, recordingTime
 from tcpcam.server.sources.base import MAX_SOURCE_FRAME_BYTES, FrameUnavailable, IFrameSource, SourceSpecError, readJpeg
 
 if TYPE_CHECKING:
@@ -38,6 +44,23 @@ def _entries(path: str) -> list[str]:
 
 def _hasPictures(path: str) -> bool:
     return any(recordingTime(name) is not None for name in _entries(path))
+
+
+def segmentFolder(path: str) -> tuple[str, str | None] | None:
+    """``(camera folder, day or None)`` if ``path`` is (a day of, or the only camera in) a segment store."""
+    path = os.path.normpath(path)
+    if os.path.exists(os.path.join(path, INDEX_NAME)):
+        return path, None
+    parent, name = os.path.split(path)
+    if dayNumber(name) is not None and os.path.exists(os.path.join(parent, INDEX_NAME)):
+        return parent, name
+    if os.path.isdir(path):
+        cameras = [name for name in _entries(path) if os.path.exists(os.path.join(path, name, INDEX_NAME))]
+        others = [name for name in _entries(path) if os.path.isdir(os.path.join(path, name))
+                  and not name.startswith(".")]
+        if len(cameras) == 1 and len(others) == 1:
+            return os.path.join(path, cameras[0]), None
+    return None
 
 
 def findDays(path: str) -> list[tuple[int, str]]:
@@ -194,3 +217,71 @@ class HourFileReader:
                 return None
             self._splitter.feed(data)
         return None
+
+
+@implementer(IFrameSource)
+class SegmentReplaySource:
+    """The frames of a camera's segment store in time order, each after its recorded gap.
+
+    Frames are read from the index a page at a time (see
+    :meth:`tcpcam.record.footage.Footage.frames`); at the end the replay
+    starts again. Gaps longer than :attr:`maxGap` are shortened to it.
+    """
+
+    #: Longest wait between two frames, in seconds.
+    maxGap = 10.0
+
+    def __init__(self, folder: str, day: str | None = None, reactor: IReactorTime | None = None) -> None:
+        from tcpcam.record.footage import Footage
+
+        folder = os.path.abspath(folder)
+        self.path = folder
+        self._footage = Footage(os.path.dirname(folder))
+        self._camera = os.path.basename(folder)
+        try:
+            self._footage.folder(self._camera)
+        except ValueError as error:
+            raise SourceSpecError("replay source: %s" % error) from None
+        self._start, self._end = 0.0, float(2 ** 42)
+        if day is not None:
+            import time
+
+            number = dayNumber(day)
+            assert number is not None
+            year, month, mday = (int(part) for part in day.split("-"))
+            self._start = time.mktime((year, month, mday, 0, 0, 0, 0, 0, -1))
+            self._end = self._start + 86400 + 3600  # a day of 25 hours at most (daylight saving)
+        if not self._footage.count(self._camera, self._start, self._end):
+            raise SourceSpecError("replay source: no recorded frames in %s" % (folder if day is None else
+                                                                                os.path.join(folder, day)))
+        self._reactor = reactor
+        self._frames = self._footage.frames(self._camera, self._start, self._end)
+        self._previous: float | None = None
+        self._lastDue: float | None = None
+
+    def _nextRecorded(self) -> tuple[float, bytes]:
+        for _ in range(2):
+            for found in self._frames:
+                return found
+            self._frames = self._footage.frames(self._camera, self._start, self._end)
+            self._previous = None
+        raise FrameUnavailable("replay source: no frames left in %s" % (self.path,))
+
+    def nextFrame(self) -> bytes | Deferred[bytes]:
+        """A Deferred firing with the next frame when its time has come."""
+        from twisted.internet.task import deferLater
+
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = self._reactor = global_reactor
+        moment, frame = self._nextRecorded()
+        now = reactor.seconds()
+        if self._previous is None or self._lastDue is None:
+            due = now
+        else:
+            due = self._lastDue + min(max(moment - self._previous, 0.0), self.maxGap)
+        self._previous = moment
+        self._lastDue = max(due, now)
+        return deferLater(reactor, self._lastDue - now, lambda: frame)
