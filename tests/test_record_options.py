@@ -80,7 +80,7 @@ def test_config_file_with_overrides(tmp_path):
     (["--camera", "door"], "expected NAME=ENDPOINT"),
     (["--camera", "a/b=tcp:host=h:port=1"], "bad camera name"),
     (["--camera", "a=tcp:host=h:port=1", "--camera", "a=tcp:host=h:port=2"], "used twice"),
-    (["--camera", "metrics=tcp:host=h:port=1"], "the live view uses /metrics"),
+    (["--camera", "metrics=tcp:host=h:port=1"], "the web interface uses /metrics"),
     (["--camera", "a=nosuchendpoint:1"], "bad endpoint for camera a"),
     (["--web", "nosuchendpoint:1"], "bad endpoint for --web"),
     (["--format", "avi"], 'bad --format "avi": expected one of jpg, mjpeg'),
