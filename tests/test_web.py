@@ -1,4 +1,7 @@
-"""The live view over real HTTP: the page, status.json, latest.jpg, stream.mjpg, metrics."""
+"""The live view over real HTTP: the pages, status.json, latest.jpg, snapshot.jpg, stream.mjpg, metrics.
+
+Login is off here (tests/test_web_auth.py covers it).
+"""
 
 import json
 import socket
@@ -10,6 +13,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.protocol import Protocol
 from twisted.web.client import Agent, readBody
 
+from tcpcam.record.config import WebSettings
 from tcpcam.record.web import BOUNDARY, StreamResource
 
 # Twisted's own HTTP client warns about its own transport in readBody.
@@ -75,7 +79,7 @@ def recording(tmp_path, scripts=None, frameSize=3000, cameras=("cam",)):
         servers.append((yield listenScripted(scripts or [[("stream", 0.01)]], frameSize)))
     recorder = startRecorder(makeConfig(
         tmp_path, [(name, server[2]) for name, server in zip(cameras, servers, strict=True)],
-        web="tcp:0:interface=127.0.0.1"))
+        web="tcp:0:interface=127.0.0.1", webSettings=WebSettings(login=False)))
     yield waitFor(lambda: recorder.web.url is not None, what="the live view to listen")
     return recorder, servers
 
@@ -95,7 +99,9 @@ def test_page_status_latest_and_metrics(tmp_path):
         yield waitFor(lambda: all(c.frames >= 3 for c in recorder.cameras.values()),
                       what="frames")
         response, page = yield get(url)
-        assert response.code == 200 and b"front/stream.mjpg" in page and b"back/stream.mjpg" in page
+        assert response.code == 200 and b"/static/live.js" in page
+        response, page = yield get(url + "front/")
+        assert response.code == 200 and b"/static/camera.js" in page
         response, body = yield get(url + "status.json")
         status = json.loads(body)
         assert set(status["cameras"]) == {"front", "back"}
@@ -110,7 +116,7 @@ def test_page_status_latest_and_metrics(tmp_path):
         assert response.code == 200
         assert b'tcpcam_frames_total{camera="front"}' in body
         assert b'tcpcam_connected{camera="back"} 1.0' in body
-        for missing in ("nosuchcamera/latest.jpg", "front/", "front/other.jpg"):
+        for missing in ("nosuchcamera/latest.jpg", "nosuchcamera/", "front/other.jpg", "static/nosuch.js"):
             response, _ = yield get(url + missing)
             assert response.code == 404
     finally:
