@@ -12,6 +12,7 @@ SUBCOMMANDS = (
     ("get", "get", "fetch frames from a camera (replaces TCPCam_client)"),
     ("serve", "serve", "run the reference server with a frame source"),
     ("record", "record", "record from cameras, with a live view in the browser"),
+    ("password", "password", "set the password of the recorder's web interface, or make a token"),
     ("firmware", "firmware", "configure, bundle, flash, deploy or simulate the firmware"),
 )
 
