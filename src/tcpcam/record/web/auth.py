@@ -151,7 +151,7 @@ class AuthFile:
             return self._memory
         try:
             info = os.stat(self.path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no file yet (its folder may be missing too)
             self._stamp, self._data = None, {}
             return self._data
         except OSError as error:
