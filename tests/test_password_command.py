@@ -85,3 +85,21 @@ def test_a_broken_file_is_replaced(tmp_path, capsys, monkeypatch):
     code, out, err = run(["password", "--random"], capsys, monkeypatch)
     assert code == 0 and "writing a new file" in err
     assert verifyPassword(out.strip(), stored(path)["password"])
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_asks_twice_on_a_terminal(tmp_path, capsys, monkeypatch):
+    # docs/recorder.md: tcpcam password
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", Terminal())
+    answers = iter(["typed password", "typed password", "first try", "second try"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    assert main(["password"]) == 0
+    assert verifyPassword("typed password", stored(tmp_path / "recordings" / "web-auth.json")["password"])
+    assert capsys.readouterr().out == ""  # a typed password is never printed
+    assert main(["password"]) == 2
+    assert "the two passwords differ" in capsys.readouterr().err
