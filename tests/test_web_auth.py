@@ -232,7 +232,7 @@ def test_pages_ask_for_the_login_and_the_password_gets_in(tmp_path):
         response, _ = yield logIn(url, PASSWORD, next=b"/cam/")
         assert response.code == 303 and header(response, b"location") == b"/cam/"
         setCookie = header(response, b"set-cookie").decode()
-        assert setCookie.startswith("tcpcam_session=")
+        assert setCookie.startswith("tcpcam_session_%d=" % recorder.web.port.getHost().port)
         assert "HttpOnly" in setCookie and "SameSite=strict" in setCookie and "Path=/" in setCookie
         assert "Max-Age=%d" % auth.SESSION_LIFETIME_S in setCookie
         cookie = cookieOf(response)
@@ -247,7 +247,7 @@ def test_pages_ask_for_the_login_and_the_password_gets_in(tmp_path):
         response, _ = yield get(url + "status.json", headers={b"cookie": cookie})
         assert response.code == 401
         # A forged cookie is no session.
-        response, _ = yield get(url + "status.json", headers={b"cookie": b"tcpcam_session=forged"})
+        response, _ = yield get(url + "status.json", headers={b"cookie": cookie.split(b"=")[0] + b"=forged"})
         assert response.code == 401
     finally:
         yield stop(recorder, servers)

@@ -64,7 +64,7 @@ def test_first_start_login_grid_camera_and_snapshot(tmp_path):
         driver.find_element(By.ID, "password").send_keys(password)
         driver.find_element(By.ID, "submit").click()
         waitUntil(lambda: driver.current_url == url, what="the grid")
-        cookie = driver.get_cookie("tcpcam_session")
+        cookie = driver.get_cookie("tcpcam_session_" + url.rstrip("/").rsplit(":", 1)[1])
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         waitUntil(lambda: pictureShown(driver, "#cam-simulated img"), what="the tile's picture")
         waitUntil(lambda: _text(driver, "#cam-simulated .badge") == "Live", what="the live badge")

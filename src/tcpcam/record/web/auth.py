@@ -9,7 +9,8 @@
 - **First start**: with no password set, :meth:`WebAuth.firstStart` makes
   one, stores it and returns it for the log, with a one-time login link.
 - **Sessions**: logging in sets an HttpOnly, SameSite=Strict cookie
-  (:data:`SESSION_COOKIE`); at most :data:`MAX_SESSIONS` sessions live at
+  (:data:`SESSION_COOKIE` and the port, as cookies do not tell ports apart
+  and two recorders on one machine must not log each other out); at most :data:`MAX_SESSIONS` sessions live at
   once (the oldest goes first), each for :data:`SESSION_LIFETIME_S`.
 - **Tokens**: ``Authorization: Bearer TOKEN``, or HTTP Basic with any user
   name and the token as password (for clients that only know Basic).
@@ -65,7 +66,7 @@ MAX_PASSWORD_BYTES = 1024
 MIN_PASSWORD_CHARS = 8
 #: Bytes of randomness in a token, a session and a one-time link.
 TOKEN_BYTES = 32
-#: The session cookie's name.
+#: The session cookie's name, followed by ``_PORT`` (see :func:`cookieName`).
 SESSION_COOKIE = b"tcpcam_session"
 #: Sessions alive at once; a new one beyond ends the oldest.
 MAX_SESSIONS = 64
@@ -240,6 +241,12 @@ class Sessions:
         self._sessions.pop(self._key(token), None)
 
 
+def cookieName(request: Request) -> bytes:
+    """The session cookie's name for the port the request came to: ``tcpcam_session_8080``."""
+    port = getattr(request.getHost(), "port", None)
+    return SESSION_COOKIE + (b"_%d" % port if isinstance(port, int) else b"")
+
+
 def _safeNext(raw: bytes | None) -> bytes:
     """A path on this site to go to after the login; ``/`` for anything else."""
     if not raw or len(raw) > MAX_NEXT_BYTES or not raw.startswith(b"/") or raw.startswith((b"//", b"/\\")):
@@ -342,7 +349,7 @@ class WebAuth:
 
     def hasSession(self, request: Request) -> bool:
         """True if the request carries a live session cookie."""
-        token = request.getCookie(SESSION_COOKIE)
+        token = request.getCookie(cookieName(request))
         password = self.settings().get("password")
         if not token or not password:
             return False
@@ -410,15 +417,15 @@ class WebAuth:
     def startSession(self, request: Request) -> None:
         """Log this browser in: a new session and its cookie."""
         token = self.sessions.create(self.settings().get("password", ""))
-        request.addCookie(SESSION_COOKIE, token.encode("ascii"), path=b"/", max_age=str(int(SESSION_LIFETIME_S)),
+        request.addCookie(cookieName(request), token.encode("ascii"), path=b"/", max_age=str(int(SESSION_LIFETIME_S)),
                           httpOnly=True, sameSite="strict", secure=request.isSecure())
 
     def endSession(self, request: Request) -> None:
         """Log this browser out: forget its session and expire its cookie."""
-        token = request.getCookie(SESSION_COOKIE)
+        token = request.getCookie(cookieName(request))
         if token:
             self.sessions.end(token.decode("ascii", "replace"))
-        request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age="0", httpOnly=True, sameSite="strict",
+        request.addCookie(cookieName(request), b"", path=b"/", max_age="0", httpOnly=True, sameSite="strict",
                           secure=request.isSecure())
 
 
