@@ -17,7 +17,6 @@ Run: ``python bench/bench_protocol2.py`` (about a minute; loopback only).
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading

@@ -103,7 +103,10 @@ def test_sigterm_twistd_and_sigint_tcpcam_record_leave_whole_files(tmp_path):
     for (_, output), root in zip(results, roots, strict=True):
         # The recorder's own first line says what it records.
         assert "recording from the built-in simulated camera" in output.splitlines()[0], output
-        assert "live view on http://127.0.0.1:" in output
+        assert "web interface on http://127.0.0.1:" in output
+        # A first start with the login on makes a password, logs it, and keeps it hashed, readable by its owner only.
+        assert "first start: the web interface's password is " in output and "login?once=" in output
+        assert os.stat(root / "web-auth.json").st_mode & 0o777 == 0o600
         assert tempFilesUnder(root) == []
         assert len(indexedFrames(str(root / "simulated"))) >= 3
         assert "retention: keeping the larger of 1 GiB and 5% of the disk free" in output.splitlines()[0], output

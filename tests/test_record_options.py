@@ -101,7 +101,7 @@ def test_config_file_with_overrides(tmp_path):
     (["--camera", "door"], "expected NAME=ENDPOINT"),
     (["--camera", "a/b=tcp:host=h:port=1"], "bad camera name"),
     (["--camera", "a=tcp:host=h:port=1", "--camera", "a=tcp:host=h:port=2"], "used twice"),
-    (["--camera", "metrics=tcp:host=h:port=1"], "the live view uses /metrics"),
+    (["--camera", "metrics=tcp:host=h:port=1"], "the web interface uses /metrics"),
     (["--camera", "a=nosuchendpoint:1"], "bad endpoint for camera a"),
     (["--web", "nosuchendpoint:1"], "bad endpoint for --web"),
     (["--format", "avi"], 'bad --format "avi": expected one of segments, jpg'),
@@ -115,6 +115,13 @@ def test_config_file_with_overrides(tmp_path):
     (["--pin", ""], "bad --pin"),
     (["--backoff-initial", "5", "--backoff-max", "1"], "backoff"),
     (["--config", "/nonexistent/cams.toml"], "cannot read config file"),
+    (["--camera", "login=tcp:host=h:port=1"], "the web interface uses /login"),
+    (["--camera", "static=tcp:host=h:port=1"], "the web interface uses /static"),
+    (["--web-login", "maybe"], 'bad --web-login "maybe": expected true or false'),
+    (["--web-hosts", "evil/example"], "bad --web-hosts name 'evil/example'"),
+    (["--web-max-connections", "2"], "bad --web-max-connections"),
+    (["--web-viewers-per-address", "0"], "bad --web-viewers-per-address"),
+    (["--web-idle-timeout", "0"], "bad --web-idle-timeout"),
 ])
 def test_bad_options_one_line(argv, message):
     with pytest.raises(usage.UsageError) as raised:
@@ -161,3 +168,29 @@ def test_tcpcam_record_refuses_with_one_line_and_status_2(capsys):
     assert record_command.run(parser.parse_args(["--camera", "oops"])) == 2
     assert capsys.readouterr().err == (
         "tcpcam record: bad --camera 'oops': expected NAME=ENDPOINT, such as door=tcp:host=192.168.1.50:port=3333\n")
+
+
+def test_web_interface_settings():
+    from tcpcam.record import config as recordconfig
+
+    settings = parse().webSettings
+    assert settings == recordconfig.WebSettings()
+    assert settings.login is True and settings.accessLog is False and settings.hosts == ()
+    assert (settings.maxConnections, settings.connectionsPerAddress, settings.viewersPerAddress,
+            settings.idleTimeout) == (256, 32, 8, 60)
+    assert parse().authFile == "recordings/web-auth.json"
+    config = parse("--web-login", "off", "--web-hosts", "Cams.Example.org, nas", "--web-access-log", "yes",
+                   "--web-max-connections", "100", "--web-connections-per-address", "10",
+                   "--web-viewers-per-address", "2", "--web-idle-timeout", "30", "--web-auth-file", "/var/lib/a.json")
+    assert config.webSettings == recordconfig.WebSettings(
+        login=False, authFile="/var/lib/a.json", hosts=("cams.example.org", "nas"), accessLog=True,
+        maxConnections=100, connectionsPerAddress=10, viewersPerAddress=2, idleTimeout=30)
+    assert config.authFile == "/var/lib/a.json"
+    assert parse("--web-hosts", "*").webSettings.hosts == ("*",)
+
+
+def test_web_interface_settings_from_the_config_file(tmp_path):
+    path = tmp_path / "cams.toml"
+    path.write_text('web_login = false\nweb_hosts = "cams.example.org"\nweb_max_connections = 64\n')
+    settings = parse("--config", str(path)).webSettings
+    assert settings.login is False and settings.hosts == ("cams.example.org",) and settings.maxConnections == 64

@@ -1,90 +1,22 @@
-"""The live view over real HTTP: the page, status.json, latest.jpg, stream.mjpg, metrics."""
+"""The live view over real HTTP: the pages, status.json, latest.jpg, snapshot.jpg, stream.mjpg, metrics.
+
+Login is off here (tests/test_web_auth.py covers it).
+"""
 
 import json
+import re
 import socket
 
 import pytest
 import pytest_twisted
-from record_support import listenScripted, makeConfig, startRecorder, waitFor
-from twisted.internet import defer, reactor
-from twisted.internet.protocol import Protocol
-from twisted.web.client import Agent, readBody
+from record_support import waitFor
+from twisted.internet import defer, reactor, threads
+from web_support import get, header, recording, stop, streamParts
 
-from tcpcam.record.web import BOUNDARY, StreamResource
+from tcpcam.record.web import StreamResource
 
 # Twisted's own HTTP client warns about its own transport in readBody.
 pytestmark = pytest.mark.filterwarnings("ignore:Using readBody:DeprecationWarning")
-
-
-class PartReader(Protocol):
-    """Read a multipart/x-mixed-replace body until ``wanted`` parts arrived."""
-
-    def __init__(self, wanted):
-        self.wanted = wanted
-        self.parts = []
-        self.done = defer.Deferred()
-        self._buffer = b""
-
-    def dataReceived(self, data):
-        self._buffer += data
-        while len(self.parts) < self.wanted:
-            start = self._buffer.find(b"--" + BOUNDARY + b"\r\n")
-            end = self._buffer.find(b"\r\n\r\n", start)
-            if start < 0 or end < 0:
-                return
-            headers = dict(
-                line.split(b": ", 1) for line in self._buffer[start:end].split(b"\r\n")[1:])
-            length = int(headers[b"Content-Length"])
-            if len(self._buffer) < end + 4 + length + 2:
-                return
-            assert headers[b"Content-Type"] == b"image/jpeg"
-            self.parts.append(self._buffer[end + 4:end + 4 + length])
-            self._buffer = self._buffer[end + 4 + length + 2:]
-        if not self.done.called:
-            self.transport.stopProducing()
-            self.done.callback(self.parts)
-
-    def connectionLost(self, reason):
-        if not self.done.called:
-            self.done.errback(reason)
-
-
-@defer.inlineCallbacks
-def get(url):
-    response = yield Agent(reactor).request(b"GET", url.encode())
-    body = yield readBody(response)
-    return response, body
-
-
-@defer.inlineCallbacks
-def streamParts(url, wanted):
-    response = yield Agent(reactor).request(b"GET", url.encode())
-    assert response.code == 200
-    contentType = response.headers.getRawHeaders(b"content-type")[0]
-    assert contentType == b"multipart/x-mixed-replace; boundary=" + BOUNDARY
-    reader = PartReader(wanted)
-    response.deliverBody(reader)
-    parts = yield reader.done.addTimeout(10, reactor)
-    return parts
-
-
-@defer.inlineCallbacks
-def recording(tmp_path, scripts=None, frameSize=3000, cameras=("cam",)):
-    servers = []
-    for _ in cameras:
-        servers.append((yield listenScripted(scripts or [[("stream", 0.01)]], frameSize)))
-    recorder = startRecorder(makeConfig(
-        tmp_path, [(name, server[2]) for name, server in zip(cameras, servers, strict=True)],
-        web="tcp:0:interface=127.0.0.1"))
-    yield waitFor(lambda: recorder.web.url is not None, what="the live view to listen")
-    return recorder, servers
-
-
-@defer.inlineCallbacks
-def stop(recorder, servers):
-    yield recorder.stopService()
-    for _, port, _ in servers:
-        yield port.stopListening()
 
 
 @pytest_twisted.inlineCallbacks
@@ -95,7 +27,9 @@ def test_page_status_latest_and_metrics(tmp_path):
         yield waitFor(lambda: all(c.frames >= 3 for c in recorder.cameras.values()),
                       what="frames")
         response, page = yield get(url)
-        assert response.code == 200 and b"front/stream.mjpg" in page and b"back/stream.mjpg" in page
+        assert response.code == 200 and b"/static/live.js" in page
+        response, page = yield get(url + "front/")
+        assert response.code == 200 and b"/static/camera.js" in page
         response, body = yield get(url + "status.json")
         status = json.loads(body)
         assert set(status["cameras"]) == {"front", "back"}
@@ -110,7 +44,7 @@ def test_page_status_latest_and_metrics(tmp_path):
         assert response.code == 200
         assert b'tcpcam_frames_total{camera="front"}' in body
         assert b'tcpcam_connected{camera="back"} 1.0' in body
-        for missing in ("nosuchcamera/latest.jpg", "front/", "front/other.jpg"):
+        for missing in ("nosuchcamera/latest.jpg", "nosuchcamera/", "front/other.jpg", "static/nosuch.js"):
             response, _ = yield get(url + missing)
             assert response.code == 404
     finally:
@@ -182,3 +116,98 @@ def test_slow_viewer_skips_frames_and_holds_nothing_up(tmp_path):
     finally:
         slow.close()
         yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_stream_of_a_silent_camera_answers_at_once(tmp_path):
+    """Issue 11 bug 2: the headers come before the camera's first frame, so nothing waits on it."""
+    recorder, servers = yield recording(tmp_path, scripts=[[("silence",)]])
+    camera = recorder.cameras["cam"]
+    try:
+        yield waitFor(lambda: camera.connected, what="the camera to connect")
+        response = yield agentRequest(recorder.web.url + "cam/stream.mjpg").addTimeout(5, reactor)
+        assert response.code == 200
+        assert header(response, b"content-type") == b"multipart/x-mixed-replace; boundary=tcpcamframe"
+        assert camera.frames == 0 and camera.viewers == 1
+        response, _ = yield get(recorder.web.url + "status.json")
+        assert json.loads(_)["cameras"]["cam"]["viewers"] == 1
+    finally:
+        yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_latest_etag_snapshot_and_camera_page(tmp_path):
+    recorder, servers = yield recording(tmp_path, scripts=[[("frames", 3), ("silence",)]], cameras=("front",))
+    url = recorder.web.url
+    camera = recorder.cameras["front"]
+    try:
+        yield waitFor(lambda: camera.frames == 3, what="three frames")
+        response, frame = yield get(url + "front/latest.jpg")
+        tag = header(response, b"etag")
+        assert response.code == 200 and frame == servers[0][0].sent[-1] and tag == b'"3"'
+        # The page has it already: 304 and no body; an older tag gets the frame.
+        response, body = yield get(url + "front/latest.jpg", headers={b"if-none-match": tag})
+        assert response.code == 304 and body == b""
+        response, body = yield get(url + "front/latest.jpg", headers={b"if-none-match": b'"2"'})
+        assert response.code == 200 and body == frame
+        # The snapshot is the newest frame, as a download named after the camera and its time.
+        response, body = yield get(url + "front/snapshot.jpg")
+        assert response.code == 200 and header(response, b"content-type") == b"image/jpeg"
+        assert body in servers[0][0].sent
+        disposition = header(response, b"content-disposition").decode()
+        assert re.fullmatch(r'attachment; filename="front_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.\d{3}\.jpg"', disposition)
+        # /NAME goes to /NAME/, the camera's page.
+        response, _ = yield get(url + "front")
+        assert response.code == 303 and header(response, b"location") == b"/front/"
+        response, page = yield get(url + "static/style.css")
+        assert response.code == 200 and header(response, b"content-type") == b"text/css; charset=utf-8"
+        response, _ = yield get(url + "static/style.css", headers={b"if-none-match": header(response, b"etag")})
+        assert response.code == 304
+        # Every answer keeps other sites from framing the pages.
+        assert header(response, b"x-frame-options") == b"DENY"
+        assert b"frame-ancestors 'none'" in header(response, b"content-security-policy")
+    finally:
+        yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_status_has_the_web_interface_counters(tmp_path):
+    recorder, servers = yield recording(tmp_path)
+    try:
+        response, body = yield get(recorder.web.url + "status.json")
+        web = json.loads(body)["web"]
+        assert web["login"] is False and web["connections"] >= 1 and web["max_connections"] >= 8
+        assert web["refused_connections"] == 0 and web["stalled_viewers"] == 0
+    finally:
+        yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_request_body_over_the_bound_is_refused(tmp_path):
+    """A huge POST gets 413 and a closed connection, before its body is read."""
+    recorder, servers = yield recording(tmp_path)
+    port = recorder.web.port.getHost().port
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        client.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       b"Content-Length: 1000000000\r\n\r\npassword=")
+        answer = yield threads.deferToThread(_readAll, client)
+        assert answer.startswith(b"HTTP/1.1 413 ")
+    finally:
+        client.close()
+        yield stop(recorder, servers)
+
+
+def _readAll(client):
+    data = b""
+    while True:
+        chunk = client.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def agentRequest(url):
+    from web_support import agent
+
+    return agent().request(b"GET", url.encode())

@@ -1,88 +1,190 @@
-"""Headless chromium shows a live frame on the recorder's page.
+"""The web interface in Debian's headless chromium, as a new user meets it.
 
 Runs in the ``browser`` tox env (which sets TCPCAM_BROWSER_TEST=1) with
-Debian's ``chromium`` package; there a missing chromium is a failure.
-Elsewhere the test is skipped.
+Debian's ``chromium`` and ``chromium-driver``; there a missing one is a
+failure. Elsewhere the tests are skipped. Screenshots are kept in each test's
+``tmp_path`` for a person to look at.
 """
 
 import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import time
 
-import pytest
+from browser_support import (
+    ACCENT,
+    BROWSER_ONLY,
+    DOWN_RED,
+    assertBars,
+    assertNotBlank,
+    browser,
+    colourPixels,
+    elementBox,
+    pictureShown,
+    quit,
+    screenshot,
+    startCamera,
+    startRecorder,
+    waitUntil,
+)
 
-TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
-#: Colour bars of the simulated camera's test card (the page itself has none of them).
-BARS = {"yellow": (192, 192, 0), "cyan": (0, 192, 192), "magenta": (192, 0, 192)}
+pytestmark = BROWSER_ONLY
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("TCPCAM_BROWSER_TEST") != "1",
-    reason="the browser test runs in its own tox env: tox -e browser")
-
-
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("chromium is not installed: apt-get install -y chromium")
-
-
-def _waitForUrl(logPath, process, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(logPath) as handle:
-            text = handle.read()
-        found = re.search(r"live view on (http://\S+)", text)
-        if found and "connected to" in text:
-            return found.group(1)
-        if process.poll() is not None:
-            pytest.fail("the recorder exited:\n" + text)
-        time.sleep(0.1)
-    pytest.fail("the recorder did not start its live view within %g s" % timeout)
+#: The file name a snapshot of the simulated camera downloads as.
+SNAPSHOT_NAME = re.compile(r"^simulated_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.\d{3}\.jpg$")
 
 
-def _colourPixels(path, colour, tolerance=40):
+def _text(driver, selector):
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+                                 selector)
+
+
+def test_first_start_login_grid_camera_and_snapshot(tmp_path):
+    """``twistd -n tcpcam-record`` with no option: the printed password logs in; live pictures; a snapshot."""
     from PIL import Image
+    from selenium.webdriver.common.by import By
 
-    data = Image.open(path).convert("RGB").tobytes()
-    red, green, blue = colour
-    return sum(
-        1 for i in range(0, len(data), 3)
-        if abs(data[i] - red) <= tolerance and abs(data[i + 1] - green) <= tolerance
-        and abs(data[i + 2] - blue) <= tolerance)
-
-
-def test_page_shows_a_live_frame(tmp_path):
-    chromium = _chromium()
-    logPath = tmp_path / "recorder.log"
-    with open(logPath, "w") as log:
-        recorder = subprocess.Popen(
-            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "tcpcam-record",
-             "--web", "tcp:0:interface=127.0.0.1"],
-            cwd=str(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+    recorder, url = startRecorder(tmp_path)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = browser(downloads)
     try:
-        url = _waitForUrl(logPath, recorder)
-        shot = tmp_path / "shot.png"
-        result = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--user-data-dir=%s" % (tmp_path / "profile"),
-             "--screenshot=%s" % shot, "--window-size=800,700", "--virtual-time-budget=3000",
-             url],
-            capture_output=True, text=True, timeout=60)
-        assert shot.exists(), "chromium made no screenshot:\n" + result.stderr[-2000:]
-        for name, colour in BARS.items():
-            count = _colourPixels(shot, colour)
-            assert count > 2000, "only %d %s pixels: the picture is not shown" % (count, name)
+        password = recorder.waitFor(r"the web interface's password is (\S+) ").group(1)
+        # The address asks for the login first.
+        driver.get(url)
+        assert driver.current_url == url + "login?next=/"
+        login = screenshot(driver, tmp_path / "login.png")
+        assertNotBlank(login, "the login page")
+        assert colourPixels(login, ACCENT, tolerance=20) > 5000, "the login button is not shown"
+        # A wrong password says so.
+        driver.find_element(By.ID, "password").send_keys("not the password")
+        driver.find_element(By.ID, "submit").click()
+        waitUntil(lambda: driver.find_element(By.ID, "message").is_displayed(), what="the message")
+        assert _text(driver, "#message") == "Wrong password."
+        screenshot(driver, tmp_path / "login-wrong.png")
+        # The printed one logs in, to the grid.
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.ID, "submit").click()
+        waitUntil(lambda: driver.current_url == url, what="the grid")
+        cookie = driver.get_cookie("tcpcam_session_" + url.rstrip("/").rsplit(":", 1)[1])
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        waitUntil(lambda: pictureShown(driver, "#cam-simulated img"), what="the tile's picture")
+        waitUntil(lambda: _text(driver, "#cam-simulated .badge") == "Live", what="the live badge")
+        grid = screenshot(driver, tmp_path / "grid.png")
+        assertBars(grid, "the grid", box=elementBox(driver, "#cam-simulated .picture"))
+        # A click on the camera shows it full size, on its stream.
+        driver.find_element(By.CSS_SELECTOR, "#cam-simulated a.view").click()
+        waitUntil(lambda: driver.current_url == url + "simulated/", what="the camera's page")
+        waitUntil(lambda: pictureShown(driver, "#picture"), what="the stream's first frame")
+        assert driver.find_element(By.ID, "picture").get_attribute("src").startswith(url + "simulated/stream.mjpg")
+        waitUntil(lambda: _text(driver, "#badge") == "Live", what="the live badge")
+        camera = screenshot(driver, tmp_path / "camera.png")
+        tile = elementBox(driver, "#stage")
+        assertBars(camera, "the camera's page", atLeast=8000, box=tile)
+        assert tile[2] - tile[0] > 1000, "the camera is not shown full size: %r" % (tile,)
+        # The snapshot button downloads the newest frame, named after the camera and its time.
+        snapshot = driver.find_element(By.ID, "snapshot")
+        waitUntil(lambda: "disabled" not in snapshot.get_attribute("class"), what="the snapshot button")
+        snapshot.click()
+        names = waitUntil(lambda: [n for n in os.listdir(downloads) if n.endswith(".jpg")], what="the download")
+        assert SNAPSHOT_NAME.match(names[0]), names
+        picture = Image.open(downloads / names[0]).convert("RGB")
+        assert picture.size == (640, 480)
+        assertBars(picture, "the snapshot", atLeast=5000)
+        # Logging out ends the session: the pages ask for the login again.
+        driver.get(url)
+        waitUntil(lambda: driver.find_element(By.ID, "logout").is_displayed(), what="the log-out button")
+        driver.find_element(By.CSS_SELECTOR, "#logout button").click()
+        waitUntil(lambda: driver.current_url.startswith(url + "login"), what="the login page")
+        driver.get(url + "simulated/")
+        assert driver.current_url == url + "login?next=/simulated/"
     finally:
-        recorder.send_signal(signal.SIGTERM)
-        try:
-            recorder.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-            recorder.wait(timeout=10)
+        quit(driver)
+        recorder.stop()
+
+
+def test_one_time_link_logs_in_once(tmp_path):
+    """The link printed at the first start logs in with one click, and only once."""
+    recorder, url = startRecorder(tmp_path, twistd=False)
+    link = recorder.waitFor(r"one-time link: (\S+)").group(1)
+    first, second = browser(), browser()
+    try:
+        first.get(link)
+        waitUntil(lambda: first.current_url == url, what="the grid")
+        waitUntil(lambda: pictureShown(first, "#cam-simulated img"), what="the tile's picture")
+        second.get(link)
+        waitUntil(lambda: second.current_url.startswith(url + "login?failed=link"), what="the refusal")
+        assert "used already" in _text(second, "#message")
+    finally:
+        quit(first)
+        quit(second)
+        recorder.stop()
+
+
+def test_a_down_camera_never_stalls_the_pages(tmp_path):
+    """A refused camera and a silent one show their state at once; the live one its picture."""
+    import socket
+
+    camera, endpoint = startCamera(tmp_path)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel does) and never sends a byte
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    recorder, url = startRecorder(
+        tmp_path, "--web-login", "false", "--pin", "1235",
+        "--camera", "down=tcp:host=127.0.0.1:port=%d" % closed.getsockname()[1],
+        "--camera", "silent=tcp:host=127.0.0.1:port=%d" % silent.getsockname()[1],
+        "--camera", "live=" + endpoint)
+    driver = browser()
+    try:
+        recorder.waitFor(r"camera live: connected")
+        # The page loads completely (the load event fires) within the page load timeout.
+        driver.get(url)
+        assert driver.execute_script("return document.readyState") == "complete"
+        waitUntil(lambda: _text(driver, "#cam-down .badge") == "Unreachable", what="the down camera's state")
+        waitUntil(lambda: _text(driver, "#cam-silent .badge") in ("Waiting", "Connecting"),
+                  what="the silent camera's state")
+        waitUntil(lambda: pictureShown(driver, "#cam-live img"), what="the live camera's picture")
+        assert "Connection refused" in _text(driver, "#cam-down .placeholder")
+        grid = screenshot(driver, tmp_path / "grid-down.png")
+        assertBars(grid, "the live tile", box=elementBox(driver, "#cam-live .picture"))
+        assert colourPixels(grid, DOWN_RED, tolerance=30, box=elementBox(driver, "#cam-down .picture")) > 200
+        assert "disabled" in driver.find_element("css selector", "#cam-down .snapshot").get_attribute("class")
+        # One camera's page, for each of the cameras that have no picture.
+        for name, label in (("down", "Unreachable"), ("silent", None)):
+            driver.get(url + name + "/")
+            assert driver.execute_script("return document.readyState") == "complete"
+            waitUntil(lambda: _text(driver, "#badge") not in ("…", None), what="the state")
+            if label:
+                assert _text(driver, "#badge") == label
+            assert not driver.execute_script("return document.getElementById('picture').hasAttribute('src')")
+            page = screenshot(driver, tmp_path / ("camera-%s.png" % name))
+            assertNotBlank(page, "the page of camera %s" % name)
+    finally:
+        quit(driver)
+        recorder.stop()
+        camera.stop()
+        silent.close()
+        closed.close()
+
+
+def test_grid_on_a_phone(tmp_path):
+    """The grid fits a narrow window: one column, the name and state readable."""
+    camera, endpoint = startCamera(tmp_path)
+    recorder, url = startRecorder(tmp_path, "--web-login", "false", "--camera", "front=" + endpoint,
+                                  "--camera", "back=" + endpoint)
+    driver = browser(size=(400, 850))
+    try:
+        driver.get(url)
+        waitUntil(lambda: pictureShown(driver, "#cam-front img") and pictureShown(driver, "#cam-back img"),
+                  what="both pictures")
+        front, back = elementBox(driver, "#cam-front"), elementBox(driver, "#cam-back")
+        width = driver.execute_script("return document.documentElement.clientWidth")
+        assert back[1] >= front[3] and front[2] <= width, (front, back, width)
+        name = elementBox(driver, "#cam-front .name")
+        assert name[2] - name[0] > 20, "the camera's name is squeezed out"
+        shot = screenshot(driver, tmp_path / "grid-phone.png")
+        assertBars(shot, "the phone grid", atLeast=1000, box=elementBox(driver, "#cam-front .picture"))
+    finally:
+        quit(driver)
+        recorder.stop()
+        camera.stop()

@@ -33,20 +33,21 @@ def _defaultMode() -> int:
 
 
 def writeAtomically(path: str | os.PathLike[str], data: bytes, fixedName: bool = False,
-                    makeFolder: bool = True, sync: bool = False) -> None:
+                    makeFolder: bool = True, sync: bool = False, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either absent, old or whole.
 
     The bytes go to a temporary file in the same folder (``DIR/.NAME.tmp``
     with ``fixedName``, so a crash leaves a name the next start recognises,
     else a unique one), which is then renamed over ``path``. ``sync`` flushes
     the file to the disk before the rename. On any error the temporary file
-    is removed and the error raised.
+    is removed and the error raised. ``mode`` (such as ``0o600``) is the
+    file's mode from the start, instead of the one the umask gives.
     """
-    writeWith(path, lambda stream: stream.write(data), fixedName, makeFolder, sync)
+    writeWith(path, lambda stream: stream.write(data), fixedName, makeFolder, sync, mode)
 
 
 def writeWith(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], fixedName: bool = False,
-              makeFolder: bool = True, sync: bool = False) -> None:
+              makeFolder: bool = True, sync: bool = False, mode: int | None = None) -> None:
     """Like :func:`writeAtomically`, with ``write(binary stream)`` producing the content."""
     path = os.fspath(path)
     folder = os.path.dirname(path) or "."
@@ -62,11 +63,15 @@ def writeWith(path: str | os.PathLike[str], write: Callable[[BinaryIO], object],
                 # The folder went away (retention, or a person): make it again.
                 os.makedirs(folder, exist_ok=True)
                 stream = open(temporary, "wb")
+            if mode is not None:
+                os.fchmod(stream.fileno(), mode)
         else:
+            # mkstemp makes the file with mode 0600, so a narrower mode never
+            # has a moment of being wider.
             handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
                                                  suffix=TEMP_SUFFIX)
             stream = os.fdopen(handle, "wb")
-            os.fchmod(stream.fileno(), _defaultMode())
+            os.fchmod(stream.fileno(), _defaultMode() if mode is None else mode)
         with stream:
             write(stream)
             if sync:

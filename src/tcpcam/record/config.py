@@ -6,6 +6,7 @@ Every problem is reported as one :class:`ConfigError` line.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -42,10 +43,23 @@ DEFAULT_PRE_ROLL = 5.0
 DEFAULT_POST_ROLL = 10.0
 #: Most mask rectangles per camera.
 MAX_MASK_RECTANGLES = 64
-#: Names reserved by the live view's URL space.
-RESERVED_NAMES = ("status.json", "metrics")
+#: Names reserved by the web interface's URL space (a camera's pages are at ``/NAME/``).
+RESERVED_NAMES = ("status.json", "metrics", "login", "logout", "static")
 #: Words that turn the live view off.
 OFF = ("", "off", "no", "none", "false")
+
+#: The web interface asks for a login (a password or a token) unless told otherwise.
+DEFAULT_WEB_LOGIN = True
+#: The file holding the web interface's hashed password and token, inside ``--out`` unless told otherwise.
+WEB_AUTH_NAME = "web-auth.json"
+#: Web connections at most (fewer if the file descriptor limit needs them for the cameras and the disk).
+DEFAULT_WEB_MAX_CONNECTIONS = 256
+#: Web connections one address may hold; a new one closes that address's quietest.
+DEFAULT_WEB_CONNECTIONS_PER_ADDRESS = 32
+#: Live streams (``stream.mjpg``) one address may watch at once, all cameras together.
+DEFAULT_WEB_VIEWERS_PER_ADDRESS = 8
+#: Seconds an idle web connection (no request in progress) is kept open; Twisted's own default is 12 hours.
+DEFAULT_WEB_IDLE_TIMEOUT = 60.0
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -74,7 +88,21 @@ OPTIONS = OptionTable((
            "share of the picture that must change to count as motion"),
     Option("pre_roll", DEFAULT_PRE_ROLL, "number", 0, 60, "seconds kept before motion starts"),
     Option("post_roll", DEFAULT_POST_ROLL, "number", 0, 600, "seconds of calm after which a motion event ends"),
-    Option("web", DEFAULT_WEB, "text", 0, 1000, "server endpoint of the live view, or off"),
+    Option("web", DEFAULT_WEB, "text", 0, 1000, "server endpoint of the web interface, or off"),
+    Option("web_login", DEFAULT_WEB_LOGIN, "bool", meaning="ask for a login (password or token) on the web interface"),
+    Option("web_auth_file", "", "text", 0, 4096,
+           "file of the web interface's hashed password and token (empty: %s in --out)" % WEB_AUTH_NAME),
+    Option("web_hosts", "", "text", 0, 4096,
+           "more host names the web interface answers to, comma-separated, or * for any"),
+    Option("web_access_log", False, "bool", meaning="log every HTTP request of the web interface"),
+    Option("web_max_connections", DEFAULT_WEB_MAX_CONNECTIONS, "int", 8, 65536,
+           "web connections at most (fewer if the file descriptor limit is low)"),
+    Option("web_connections_per_address", DEFAULT_WEB_CONNECTIONS_PER_ADDRESS, "int", 1, 65536,
+           "web connections one address may hold"),
+    Option("web_viewers_per_address", DEFAULT_WEB_VIEWERS_PER_ADDRESS, "int", 1, 1024,
+           "live streams one address may watch at once"),
+    Option("web_idle_timeout", DEFAULT_WEB_IDLE_TIMEOUT, "number", 1, 86400,
+           "seconds an idle web connection is kept open"),
     Option("frame_timeout", limits.RECORDER_FRAME_TIMEOUT_S, "number", 0.001, 86400,
            "seconds of silence before a camera is reconnected"),
     Option("max_frame_bytes", limits.MAX_FRAME_BYTES, "size", 1, limits.MAX_DECLARABLE_BYTES,
@@ -127,6 +155,22 @@ class CameraConfig:
 
 
 @dataclass
+class WebSettings:
+    """How the web interface guards itself: login, host names, connection limits, logging."""
+
+    login: bool = DEFAULT_WEB_LOGIN
+    #: The password file; empty for :data:`WEB_AUTH_NAME` in the recorder's ``out`` folder.
+    authFile: str = ""
+    #: Host names allowed in the Host header besides IP addresses, ``localhost`` and this machine's name.
+    hosts: tuple[str, ...] = ()
+    accessLog: bool = False
+    maxConnections: int = DEFAULT_WEB_MAX_CONNECTIONS
+    connectionsPerAddress: int = DEFAULT_WEB_CONNECTIONS_PER_ADDRESS
+    viewersPerAddress: int = DEFAULT_WEB_VIEWERS_PER_ADDRESS
+    idleTimeout: float = DEFAULT_WEB_IDLE_TIMEOUT
+
+
+@dataclass
 class RecorderConfig:
     """Everything the recorder needs to run."""
 
@@ -143,11 +187,17 @@ class RecorderConfig:
     web: str | None = DEFAULT_WEB
     backoffInitial: float = 1.0
     backoffMax: float = 60.0
+    webSettings: WebSettings = field(default_factory=WebSettings)
 
     @property
     def simulated(self) -> bool:
         """True when recording from the built-in simulated camera."""
         return any(camera.simulated for camera in self.cameras)
+
+    @property
+    def authFile(self) -> str:
+        """Where the web interface's password is kept."""
+        return self.webSettings.authFile or os.path.join(self.out, WEB_AUTH_NAME)
 
 
 def checkName(name: object) -> str:
@@ -155,8 +205,24 @@ def checkName(name: object) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError("bad camera name %r: use 1 to 64 letters, digits, '-' or '_'" % (name,))
     if name in RESERVED_NAMES:
-        raise ConfigError("bad camera name %r: the live view uses /%s itself; choose another name" % (name, name))
+        raise ConfigError("bad camera name %r: the web interface uses /%s itself; choose another name"
+                          % (name, name))
     return name
+
+
+_HOST_NAME = re.compile(r"^(\*|[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*\.?)$")
+
+
+def parseHostNames(text: str) -> tuple[str, ...]:
+    """``"cams.example.org, nas"`` (the ``--web-hosts`` option) -> ``("cams.example.org", "nas")``, lower case."""
+    names = []
+    for part in text.replace(",", " ").split():
+        name = part.strip().lower()
+        if not _HOST_NAME.match(name):
+            raise ConfigError("bad --web-hosts name %r: expected a host name such as cams.example.org, or *"
+                              % (part,))
+        names.append(name.rstrip("."))
+    return tuple(names)
 
 
 def parseCamera(spec: str) -> tuple[str, str]:
@@ -289,7 +355,13 @@ def buildConfig(values: dict[str, Any], cameraSpecs: Sequence[str] = (),
         maxBytes=int(values["max_bytes"]), minFree=int(values["min_free"]),
         minFreePercent=float(values["min_free_percent"]), segmentSeconds=float(values["segment_seconds"]),
         segmentBytes=int(values["segment_bytes"]), web=web, backoffInitial=float(values["backoff_initial"]),
-        backoffMax=float(values["backoff_max"]))
+        backoffMax=float(values["backoff_max"]), webSettings=WebSettings(
+            login=bool(values["web_login"]), authFile=values["web_auth_file"],
+            hosts=parseHostNames(values["web_hosts"]), accessLog=bool(values["web_access_log"]),
+            maxConnections=int(values["web_max_connections"]),
+            connectionsPerAddress=int(values["web_connections_per_address"]),
+            viewersPerAddress=int(values["web_viewers_per_address"]),
+            idleTimeout=float(values["web_idle_timeout"])))
     if config.backoffMax < config.backoffInitial:
         raise ConfigError("the backoff maximum delay must not be below its initial delay")
     return config

@@ -1,0 +1,147 @@
+"""The web interface as a Twisted service: build the site, listen, say where, make the first password."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from tcpcam.record.config import DEFAULT_OUT, WebSettings
+from tcpcam.record.metrics import metricsResource
+from tcpcam.record.web.assets import AssetFolder, loadAssets
+from tcpcam.record.web.auth import LoginResource, LogoutResource, WebAuth
+from tcpcam.record.web.hosts import HostCheck
+from tcpcam.record.web.limits import ConnectionLimits, connectionBudget, descriptorLimit
+from tcpcam.record.web.live import LiveTree
+from tcpcam.record.web.site import WebRoot, WebSite
+from tcpcam.record.web.stream import MjpegViewer, ViewerLimits
+
+if TYPE_CHECKING:
+    from tcpcam.record.service import RecorderService
+
+log = Logger(namespace="tcpcam.record")
+
+
+class WebService(Service):
+    """Serve the web interface on a server endpoint string such as ``tcp:8080``.
+
+    The settings come from the recorder's config (``webSettings`` and
+    ``authFile``). Once listening, it logs the address to open; on a first
+    start with the login on and no password set, it makes a password and logs
+    it with a one-time login link.
+    """
+
+    def __init__(self, description: str, recorder: RecorderService, reactor: Any) -> None:
+        self.description = description
+        self.recorder = recorder
+        self._reactor = reactor
+        self.settings: WebSettings = recorder.config.webSettings
+        self.auth = WebAuth(recorder.config.authFile, reactor, self.settings.login)
+        self.viewers = ViewerLimits(self.settings.viewersPerAddress)
+        self.site: WebSite | None = None
+        self.limits: ConnectionLimits | None = None
+        self.port: IListeningPort | None = None
+        self.url: str | None = None
+
+    @property
+    def streams(self) -> set[MjpegViewer]:
+        """The MJPEG viewers attached now."""
+        return self.viewers.viewers
+
+    def buildSite(self) -> WebSite:
+        """The site: the public login pages, and the live view behind the login."""
+        assets = loadAssets()
+        tree = LiveTree(self.recorder, dict(assets), self.viewers, self._reactor, self.webStatus,
+                        metricsResource(self.recorder))
+        public = {
+            b"login": LoginResource(self.auth, assets["login.html"]),
+            b"logout": LogoutResource(self.auth),
+            b"static": AssetFolder(assets),
+        }
+        return WebSite(WebRoot(self.auth, public, tree), HostCheck(self.settings.hosts), self.settings.accessLog,
+                       timeout=self.settings.idleTimeout, reactor=self._reactor)
+
+    def startService(self) -> None:
+        """Start listening, within the connection budget the descriptor limit leaves."""
+        Service.startService(self)
+        self.site = self.buildSite()
+        limit = descriptorLimit()
+        budget = connectionBudget(self.settings.maxConnections, len(self.recorder.cameras), limit)
+        if budget < self.settings.maxConnections:
+            log.warn("web interface: at most {budget} connections, not {wanted}: the limit of {limit} open files"
+                     " keeps the rest for the cameras and the disk (raise it with ulimit -n)",
+                     budget=budget, wanted=self.settings.maxConnections, limit=limit)
+        self.limits = ConnectionLimits(self.site, self._reactor, budget, self.settings.connectionsPerAddress)
+        listening = serverFromString(self._reactor, self.description).listen(self.limits)
+        listening.addCallbacks(self._listened, self._failed)
+
+    def webStatus(self) -> dict[str, Any]:
+        """The web interface's own state for ``/status.json``."""
+        limits, site = self.limits, self.site
+        return {
+            "login": self.auth.enabled,
+            "connections": limits.open if limits else 0,
+            "max_connections": limits.maxConnections if limits else 0,
+            "refused_connections": limits.refused if limits else 0,
+            "evicted_connections": limits.evicted if limits else 0,
+            "viewers": len(self.viewers.viewers),
+            "stalled_viewers": self.viewers.stalled,
+            "refused_viewers": self.viewers.refused,
+            "refused_hosts": site.refusedHosts if site else 0,
+            "refused_logins": self.auth.refusals,
+        }
+
+    def _listened(self, port: IListeningPort) -> None:
+        self.port = port
+        address = port.getHost()
+        host = getattr(address, "host", None)
+        if host in (None, "0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = "[%s]" % host
+        self.url = "http://%s:%d/" % (host, getattr(address, "port", 0))
+        if not self.auth.enabled:
+            log.info("web interface on {url} (no login: --web-login is off)", url=self.url)
+            return
+        log.info("web interface on {url} (login required)", url=self.url)
+        password = self.auth.firstStart()
+        if password is not None:
+            log.info("first start: the web interface's password is {password} (stored hashed in {path};"
+                     " change it with: {command}); or log in at once with this one-time link:"
+                     " {url}login?once={token}",
+                     password=password, path=self.auth.file.path, command=self.passwordCommand(),
+                     url=self.url, token=self.auth.oneTimeLink())
+        elif self.auth.problem:
+            log.error("web interface: nobody can log in until a password is set with: {command}",
+                      command=self.passwordCommand())
+
+    def passwordCommand(self) -> str:
+        """The command that sets a new password for this recorder."""
+        config = self.recorder.config
+        if self.settings.authFile:
+            return "tcpcam password --web-auth-file %s" % shlex.quote(self.settings.authFile)
+        if config.out != DEFAULT_OUT:
+            return "tcpcam password --out %s" % shlex.quote(config.out)
+        return "tcpcam password"
+
+    def _failed(self, failure: Failure) -> None:
+        log.error("web interface: cannot listen on {description}: {error}; recording goes on without it",
+                  description=self.description, error=failure.getErrorMessage())
+
+    def stopService(self) -> Deferred[None] | None:
+        """End every stream, stop listening and close what is left."""
+        Service.stopService(self)
+        self.viewers.closeAll()
+        if self.port is None:
+            return None
+        port, self.port = self.port, None
+        stopping = port.stopListening()
+        if self.limits is not None:
+            self.limits.closeAll()
+        return stopping
