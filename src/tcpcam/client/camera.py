@@ -34,13 +34,14 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from tcpcam.client.connecting import connectTo, endpointFor
 from tcpcam.client.protocol import fetch
 from tcpcam.client.readsize import AdaptiveReadSize
+from tcpcam.common.deadline import DeadlineTimer
 from tcpcam.core import limits
 from tcpcam.core.actions import Close, Write
 from tcpcam.core.client_role2 import Client2Role, Closing, Frame, Health, Hello, ProtocolMemory, Ready, Result, Settings
@@ -108,7 +109,7 @@ class Camera2Protocol(protocol.Protocol):
         self._streamFrames = 0
         self._streamWanted = 0
         self._holding = False
-        self._timer: IDelayedCall | None = None
+        self._timer = DeadlineTimer(self.clock, self._tick)
         self._reads = AdaptiveReadSize()
 
     @property
@@ -296,24 +297,14 @@ class Camera2Protocol(protocol.Protocol):
                 self.finished.callback(None)
 
     def _reschedule(self) -> None:
-        due = None if self.role.done else self.role.next_deadline()
-        if self._timer is not None and self._timer.active():
-            if due is not None and abs(self._timer.getTime() - due / 1000) < 0.0005:
-                return
-            self._timer.cancel()
-        self._timer = None
-        if due is not None:
-            self._timer = self.clock.callLater(max(0, due - self.now()) / 1000, self._tick)
+        self._timer.set(None if self.role.done else self.role.next_deadline())
 
     def _tick(self) -> None:
-        self._timer = None
         self._run(self.role.tick(self.now()))
         self._drain()
 
     def _stopTimer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._timer.cancel()
 
 
 class _Factory(protocol.Factory):
