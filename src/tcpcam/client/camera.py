@@ -41,7 +41,7 @@ from twisted.python.failure import Failure
 from tcpcam.client.connecting import connectTo, endpointFor
 from tcpcam.client.protocol import fetch
 from tcpcam.client.readsize import AdaptiveReadSize
-from tcpcam.common.deadline import DeadlineTimer
+from tcpcam.common.deadline import DeadlineTimer, toMilliseconds
 from tcpcam.core import limits
 from tcpcam.core.actions import Close, Write
 from tcpcam.core.client_role2 import Client2Role, Closing, Frame, Health, Hello, ProtocolMemory, Ready, Result, Settings
@@ -78,9 +78,6 @@ class CameraFrame:
         self.snapshot = snapshot
 
 
-def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
-
 
 class Camera2Protocol(protocol.Protocol):
     """One protocol 2 connection, driving the core's :class:`~tcpcam.core.client_role2.Client2Role`.
@@ -93,7 +90,7 @@ class Camera2Protocol(protocol.Protocol):
     def __init__(self, key: bytes, clock: IReactorTime, frameTimeout: float | None = None,
                  maxFrameBytes: int = limits.MAX_FRAME_BYTES) -> None:
         self.role = Client2Role(key, os.urandom, maxFrameBytes,
-                                None if frameTimeout is None else max(1, _ms(frameTimeout)))
+                                None if frameTimeout is None else max(1, toMilliseconds(frameTimeout)))
         self.clock: Any = clock
         self.ready: defer.Deferred[Camera2Protocol] = defer.Deferred()
         self.finished: defer.Deferred[None] = defer.Deferred()
@@ -129,7 +126,7 @@ class Camera2Protocol(protocol.Protocol):
 
     def now(self) -> int:
         """The clock in the core's milliseconds."""
-        return _ms(self.clock.seconds())
+        return toMilliseconds(self.clock.seconds())
 
     # Requests.
 
@@ -432,7 +429,7 @@ def connectCamera(reactor: Any, endpoint: str | IStreamClientEndpoint, key: str 
     if key is None:
         return Camera(reactor, endpoint, address, pin, None, connectTimeout, frameTimeout)
     keyBytes = parse_key(key) if isinstance(key, str) else bytes(key)
-    now = _ms(time.monotonic())
+    now = toMilliseconds(time.monotonic())
     if memory.protocol(address, now) == 2:
         factory = _Factory(lambda: Camera2Protocol(keyBytes, reactor, frameTimeout))
         started = time.monotonic()

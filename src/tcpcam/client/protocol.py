@@ -34,7 +34,7 @@ from twisted.python.failure import Failure
 from tcpcam.client import readsize
 from tcpcam.client.connecting import connectTo, endpointFor
 from tcpcam.client.readsize import AdaptiveReadSize
-from tcpcam.common.deadline import DeadlineTimer
+from tcpcam.common.deadline import DeadlineTimer, toMilliseconds
 from tcpcam.core import limits
 from tcpcam.core.actions import Write
 from tcpcam.core.client_role import ClientRole
@@ -62,9 +62,6 @@ class FetchSummary(NamedTuple):
     frames: int
     bytes: int
 
-
-def _toMilliseconds(seconds: float) -> int:
-    return int(round(seconds * 1000))
 
 
 class TCPCamClientProtocol(protocol.Protocol):
@@ -104,8 +101,8 @@ class TCPCamClientProtocol(protocol.Protocol):
             raise ValueError("pauseSeconds must be 0 or more, not %r" % (pauseSeconds,))
         if frameTimeout is not None and frameTimeout <= 0:
             raise ValueError("frameTimeout must be None or more than 0, not %r" % (frameTimeout,))
-        self.role = ClientRole(pin, frames, maxFrameBytes, _toMilliseconds(pauseSeconds),
-                               None if frameTimeout is None else max(1, _toMilliseconds(frameTimeout)))
+        self.role = ClientRole(pin, frames, maxFrameBytes, toMilliseconds(pauseSeconds),
+                               None if frameTimeout is None else max(1, toMilliseconds(frameTimeout)))
         if clock is None:
             from twisted.internet import reactor as global_reactor
 
@@ -151,7 +148,7 @@ class TCPCamClientProtocol(protocol.Protocol):
 
     def now(self) -> int:
         """The clock in the core's milliseconds."""
-        return _toMilliseconds(self.clock.seconds())
+        return toMilliseconds(self.clock.seconds())
 
     def connectionMade(self) -> None:
         """Send the request and start the timers."""
