@@ -122,6 +122,16 @@ class CameraRecorder(Service):
         return max(0, self.connects - 1)
 
     @property
+    def endpointText(self) -> str:
+        """The camera's endpoint for logs and status: the string the user gave.
+
+        The built-in simulated camera has none; its endpoint says where it listens.
+        """
+        if self.camera.simulated:
+            return repr(self.endpoint)
+        return self.camera.endpoint
+
+    @property
     def connected(self) -> bool:
         """True while a connection to the camera is up."""
         return self.state == "connected"
@@ -154,7 +164,7 @@ class CameraRecorder(Service):
             "state": self.state,
             "connected": self.connected,
             "simulated": self.camera.simulated,
-            "endpoint": repr(self.endpoint),
+            "endpoint": self.endpointText,
             "fps": round(self.fps(), 2),
             "last_frame_age": None if self.lastFrameTime is None
             else round(max(0.0, now - self.lastFrameTime), 3),
@@ -216,8 +226,8 @@ class CameraRecorder(Service):
         self._sessionBad = 0
         if not self._fruitlessSessions:
             log.info("camera {name}: connected to {endpoint}",
-                     name=self.name, endpoint=self.endpoint)
-        self._event("connect", endpoint=repr(self.endpoint))
+                     name=self.name, endpoint=self.endpointText)
+        self._event("connect", endpoint=self.endpointText)
         cast("TCPCamClientProtocol", protocol).finished.addBoth(self._connectionEnded)
 
     def _connectionEnded(self, result: FetchSummary | Failure) -> None:
@@ -248,7 +258,7 @@ class CameraRecorder(Service):
         if self.state != "unreachable" or reason != self.lastReason:
             log.warn("camera {name}: cannot connect to {endpoint}: {reason};"
                      " retrying with backoff (at most {cap:g} s apart)",
-                     name=self.name, endpoint=self.endpoint, reason=reason,
+                     name=self.name, endpoint=self.endpointText, reason=reason,
                      cap=self._backoffMax)
             self._event("connect_failed", reason=reason)
         self.state = "unreachable"
@@ -269,7 +279,7 @@ class CameraRecorder(Service):
         if self.frames == self._sessionStart and self._fruitlessSessions:
             log.info("camera {name}: connected to {endpoint}, frames coming in after {count}"
                      " connections that ended before any", name=self.name,
-                     endpoint=self.endpoint, count=self._fruitlessSessions)
+                     endpoint=self.endpointText, count=self._fruitlessSessions)
         now = self._reactor.seconds()
         seq = self.frames
         self.frames += 1
