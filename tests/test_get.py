@@ -26,6 +26,9 @@ from tcpcam.client.progress import ProgressLine, human_bytes, progress_text
 
 PAYLOADS = [b"\xff\xd8first\x00", (b"y" * 1023 + b"\x00") * 2, b"", b"last\x00\x00"]
 GET = ["-m", "tcpcam.cli.get"]
+#: ``tcpcam get`` started with SIGINT ignored, as a script's background job is.
+GET_IGNORING_INTERRUPT = ["-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.SIG_IGN);"
+                          " runpy.run_module('tcpcam.cli.get', run_name='__main__', alter_sys=True)"]
 
 
 def parse(*argv):
@@ -207,7 +210,7 @@ def test_bad_arguments_exit_2(reactor, tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_ctrl_c_stops_cleanly_with_whole_files(reactor, ports, tmp_path):
-    payload = os.urandom(20_000) + b"\x00"
+    payload = b"\xff\xd8" + os.urandom(20_000) + b"\xff\xd9"
 
     def stream(server):
         server.sending = task.LoopingCall(server.transport.write, frames_bytes([payload]))
@@ -216,7 +219,8 @@ def test_ctrl_c_stops_cleanly_with_whole_files(reactor, ports, tmp_path):
 
     factory, _address = yield serve(reactor, ports, stream)
     port = factory.port
-    child = spawn(reactor, [*GET, "--split", "{n}.jpg", "127.0.0.1", port, "1235", "0"], cwd=str(tmp_path))
+    child = spawn(reactor, [*GET_IGNORING_INTERRUPT, "--split", "{n}.jpg", "127.0.0.1", port, "1235", "0"],
+                  cwd=str(tmp_path))
     try:
         for _ in range(WAIT * 20):
             if len([name for name in os.listdir(tmp_path) if name.endswith(".jpg")]) >= 3:

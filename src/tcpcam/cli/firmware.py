@@ -25,6 +25,7 @@ from tcpcam.board import flash as firmware_flash
 from tcpcam.board import simulate as firmware_simulate
 from tcpcam.board.bundle import BoardError
 from tcpcam.common.optionparsers import helpText
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core import device_config
 
 if TYPE_CHECKING:
@@ -215,6 +216,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:
+    # Before the child starts, so that it does not inherit an ignored SIGINT either.
+    restoreInterrupt()
     child = subprocess.Popen(argv, env=env, cwd=cwd)
 
     def stop(signum: int, frame: FrameType | None) -> NoReturn:

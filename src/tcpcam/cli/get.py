@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern, open_append
 from tcpcam.client.progress import ProgressLine, human_bytes
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core.errors import BadCommand, TCPCamError
 from tcpcam.core.limits import GET_TIMEOUT_S, MAX_DECLARABLE_BYTES, MAX_FRAME_BYTES, PIN_PAUSE_MS
 from tcpcam.core.request import check_pin, parse_command
@@ -243,6 +244,7 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
 
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", interrupted)
+    restoreInterrupt()
     reactor.run()
 
     if progress is not None and progress.shown:

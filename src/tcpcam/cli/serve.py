@@ -11,6 +11,7 @@ from twisted.logger import ILogObserver
 from twisted.python.failure import Failure
 
 from tcpcam.common.optionparsers import addArguments, textsFromNamespace
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.server.options import OPTIONS, buildFactory, checkedValues
 from tcpcam.server.protocol import describePeer
 
@@ -53,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
         endpoint.listen(factory).addCallbacks(listening, failed)
 
     reactor.callWhenRunning(start)
+    restoreInterrupt()
     reactor.run()
     return status[0] if status else 0
