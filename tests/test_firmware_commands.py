@@ -58,6 +58,8 @@ def test_config_updates_an_existing_file(tmp_path):
     ("--source", "webcam", "expected one of camera, jpeg, hello"),
     ("--pin", "", "bad --pin"),
     ("--password", "short", "8 to 63 characters"),
+    ("--password", "x" * 64, 'bad --password "xxx'),
+    ("--password", "x" * 64, "expected empty, or 8 to 63 characters"),
     ("--mirror", "maybe", "expected true or false"),
     ("--bind", "my-board", "bad --bind \"my-board\": expected an IPv4 address"),
     ("--bind", "10.0.0.256", "expected an IPv4 address"),

@@ -188,9 +188,10 @@ def test_protocol_errors_exit_1_with_one_line(reactor, ports, tmp_path, wire, cm
 
 @pytest_twisted.inlineCallbacks
 def test_refused_and_silent_servers_exit_1(reactor, ports):
-    done = yield run_python(reactor, [*GET, "127.0.0.1", str(unused_port()), "1235", "1"])
+    port = str(unused_port())
+    done = yield run_python(reactor, [*GET, "127.0.0.1", port, "1235", "1"])
     assert done.status == 1
-    assert b"connection refused" in done.err
+    assert b"cannot connect to 127.0.0.1:%s: connection refused" % port.encode() in done.err
 
     factory, _address = yield serve(reactor, ports, lambda s: None)
     port = factory.port
@@ -246,6 +247,19 @@ def test_console_script_runs_get(reactor, ports):
     port = factory.port
     done = yield run_python(reactor, ["-m", "tcpcam.cli", "get", "-q", "127.0.0.1", port, "1235", "1"])
     assert (done.status, done.out) == (0, b"via cli"), done.err
+
+
+@pytest.mark.parametrize("command", [["-m", "tcpcam.cli", "get"], GET], ids=["tcpcam", "module"])
+@pytest_twisted.inlineCallbacks
+def test_options_between_positionals(reactor, ports, tmp_path, command):
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes([b"a", b"b"])))
+    done = yield run_python(reactor, [*command, "127.0.0.1", factory.port, "1235", "2", "-q", "out.bin"],
+                            cwd=str(tmp_path))
+    assert (done.status, done.err) == (0, b"")
+    assert (tmp_path / "out.bin").read_bytes() == b"ab"
+    done = yield run_python(reactor, [*command, "127.0.0.1", "--timeout", "5", factory.port, "1235",
+                                      "--pause", "0", "2", "-q"], cwd=str(tmp_path))
+    assert (done.status, done.out) == (0, b"ab"), done.err
 
 
 def test_signal_number_of_interrupt_status():

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern, open_append
 from tcpcam.client.progress import ProgressLine, human_bytes
+from tcpcam.common.optionparsers import plainDoc
 from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core.errors import BadCommand, TCPCamError
 from tcpcam.core.limits import GET_TIMEOUT_S, MAX_DECLARABLE_BYTES, MAX_FRAME_BYTES, PIN_PAUSE_MS
@@ -232,6 +233,7 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
             pauseSeconds=args.pause,
             maxFrameBytes=args.max_frame_bytes,
             frameTimeout=timeout,
+            address=("[%s]:%d" if ":" in args.host else "%s:%d") % (args.host, args.port),
         )
         state["fetching"] = fetching
         fetching.addCallbacks(succeeded, failed).addBoth(ended)
@@ -265,9 +267,9 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tcpcam get`` on its own (``python -m tcpcam.cli.get``)."""
-    parser = argparse.ArgumentParser(prog="tcpcam get", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tcpcam get", description=plainDoc(__doc__))
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run(parser.parse_intermixed_args(argv))
 
 
 if __name__ == "__main__":
