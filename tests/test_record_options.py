@@ -25,10 +25,11 @@ def test_defaults_record_the_simulated_camera():
     assert config.keepDays == 0 and config.maxBytes == 0
 
 
-def test_cameras_pin_and_settings():
+def test_cameras_pin_and_settings(tmp_path):
+    out = str(tmp_path / "cams")
     config = parse(
         "--camera", "door=tcp:host=192.168.1.50:port=3333", "-C", "yard=tcp:host=cam2:port=4000",
-        "--pin", "4321", "--out", "/srv/cams", "--format", "mjpeg", "--keep-days", "14",
+        "--pin", "4321", "--out", out, "--format", "mjpeg", "--keep-days", "14",
         "--max-bytes", "20G", "--web", "tcp:8081", "--frame-timeout", "3",
         "--max-frame-bytes", "2M", "--backoff-initial", "0.5", "--backoff-max", "30",
     )
@@ -39,13 +40,13 @@ def test_cameras_pin_and_settings():
     assert not config.simulated
     assert config.cameras[0].frameTimeout == 3 and config.cameras[1].maxFrameBytes == 2_000_000
     assert (config.out, config.format, config.keepDays, config.maxBytes, config.web) == (
-        "/srv/cams", "mjpeg", 14, 20_000_000_000, "tcp:8081")
+        out, "mjpeg", 14, 20_000_000_000, "tcp:8081")
     assert (config.backoffInitial, config.backoffMax) == (0.5, 30)
     assert parse("--no-web").web is None
 
 
 CONFIG = """
-out = "/data/cams"
+out = "OUT"
 format = "mjpeg"
 keep_days = 30
 max_bytes = "500GiB"
@@ -65,14 +66,14 @@ frame_timeout = 5
 
 def test_config_file_with_overrides(tmp_path):
     path = tmp_path / "cams.toml"
-    path.write_text(CONFIG)
+    path.write_text(CONFIG.replace("OUT", str(tmp_path / "cams")))
     config = parse("--config", str(path), "--keep-days", "7", "--camera", "extra=tcp:host=h:port=1")
     assert [(c.name, c.pin, c.frameTimeout, c.maxFrameBytes) for c in config.cameras] == [
         ("door", "9999", 20, MAX_FRAME_BYTES),
         ("garden", "1111", 5, 1_000_000),
         ("extra", "1111", 20, MAX_FRAME_BYTES),
     ]
-    assert config.keepDays == 7 and config.out == "/data/cams" and config.format == "mjpeg"
+    assert config.keepDays == 7 and config.out == str(tmp_path / "cams") and config.format == "mjpeg"
     assert config.maxBytes == 500 * 1024 ** 3
 
 

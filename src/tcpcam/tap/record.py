@@ -9,6 +9,7 @@ from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from tcpcam.common.folders import folderProblem
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
 from tcpcam.record import config as recordconfig
 
@@ -63,8 +64,14 @@ class Options(usage.Options):
 
 def checkedConfig(texts: dict[str, str], cameras: list[str], configFile: str | None,
                   noWeb: bool) -> recordconfig.RecorderConfig:
-    """The recorder's config, with every endpoint string checked; ConfigError with one line otherwise."""
+    """The recorder's config, with every endpoint string and the output folder checked.
+
+    Raises ConfigError with one line otherwise.
+    """
     config = recordconfig.configFromOptions(texts, cameras, configFile, noWeb)
+    problem = folderProblem(config.out)
+    if problem is not None:
+        raise recordconfig.ConfigError("cannot record into %s: %s" % (config.out, problem))
     for camera in config.cameras:
         if not camera.simulated:
             _checkEndpoint(clientFromString, camera.endpoint, "camera %s" % camera.name)
