@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any, cast
 
 from twisted.application.service import IService
-from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from tcpcam.common.endpoints import checkEndpoint
 from tcpcam.common.folders import folderProblem
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
 from tcpcam.record import config as recordconfig
+from tcpcam.tap.usage import OneLineOptions
 
 log = Logger(namespace="tcpcam.record")
 
@@ -24,7 +25,7 @@ CONFIG_HELP = "TOML file with settings and a [cameras.NAME] table per camera"
 NO_WEB_HELP = "do not serve the live view"
 
 
-class Options(usage.Options):
+class Options(OneLineOptions):
     """Options of the recorder; ``tcpcam record`` takes the same ones.
 
     Values given here win over the ``--config`` file, which wins over the
@@ -42,7 +43,7 @@ class Options(usage.Options):
     optParameters = [["config", "c", None, CONFIG_HELP]] + twistedParameters(recordconfig.OPTIONS)
 
     def __init__(self) -> None:
-        usage.Options.__init__(self)
+        OneLineOptions.__init__(self)
         self["camera"] = []
         self.config: recordconfig.RecorderConfig | None = None
 
@@ -72,23 +73,15 @@ def checkedConfig(texts: dict[str, str], cameras: list[str], configFile: str | N
     problem = folderProblem(config.out)
     if problem is not None:
         raise recordconfig.ConfigError("cannot record into %s: %s" % (config.out, problem))
-    for camera in config.cameras:
-        if not camera.simulated:
-            _checkEndpoint(clientFromString, camera.endpoint, "camera %s" % camera.name)
-    if config.web is not None:
-        _checkEndpoint(serverFromString, config.web, "--web")
-    return config
-
-
-class _NoReactor:
-    """Stands in for the reactor while endpoint strings are only being checked."""
-
-
-def _checkEndpoint(parse: Any, description: str, what: str) -> None:
     try:
-        parse(_NoReactor(), description)
-    except (ValueError, TypeError, KeyError) as error:
-        raise recordconfig.ConfigError("bad endpoint for %s: %r: %s" % (what, description, error)) from None
+        for camera in config.cameras:
+            if not camera.simulated:
+                checkEndpoint(camera.endpoint, False, "camera %s" % camera.name)
+        if config.web is not None:
+            checkEndpoint(config.web, True, "--web")
+    except ValueError as error:
+        raise recordconfig.ConfigError(str(error)) from None
+    return config
 
 
 def makeService(options: Options, reactor: Any = None) -> IService:
