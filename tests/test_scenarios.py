@@ -138,7 +138,7 @@ def full_server(driver, frames):
     with connect(driver.port, b"1235\n") as first:
         with connect(driver.port) as second:
             refused = closed_without_a_byte(second)
-        line = wait_for_line(driver, "server full (1 clients)")
+        line = wait_for_line(driver, "server full (1 client)")
         first.sendall(b"2\n")
         received = read_frames(first)
     return {"extra connection closed without a byte": refused, "refusal logged": bool(line),

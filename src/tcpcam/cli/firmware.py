@@ -27,6 +27,7 @@ from tcpcam.board.bundle import BoardError
 from tcpcam.common.optionparsers import helpText, plainDoc
 from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core import device_config
+from tcpcam.core.text import plural
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -156,7 +157,7 @@ def run_bundle(args: argparse.Namespace) -> int:
                                            replace=args.force)
     for path in written:
         print(path)
-    print("bundle of %d files in %s" % (len(written), args.destination))
+    print("bundle of %s in %s" % (plural(len(written), "file"), args.destination))
     return 0
 
 

@@ -23,6 +23,7 @@ from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core.errors import BadCommand, TCPCamError
 from tcpcam.core.limits import GET_TIMEOUT_S, MAX_DECLARABLE_BYTES, MAX_FRAME_BYTES, PIN_PAUSE_MS
 from tcpcam.core.request import check_pin, parse_command
+from tcpcam.core.text import plural
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -258,8 +259,9 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
         _error(state["message"])
     elif not args.quiet:
         sys.stderr.write(
-            "tcpcam get: %s%d frames, %s in %.1f s\n"
-            % ("interrupted after " if status == EXIT_INTERRUPTED else "", counts[0], human_bytes(counts[1]),
+            "tcpcam get: %s%s, %s in %.1f s\n"
+            % ("interrupted after " if status == EXIT_INTERRUPTED else "", plural(counts[0], "frame"),
+               human_bytes(counts[1]),
                time.monotonic() - started)
         )
     return status

@@ -8,6 +8,8 @@ each of their methods returns a list of these actions, which the driver
 client side, which has one connection).
 """
 
+from tcpcam.core.text import plural
+
 #: Log levels of :class:`Log`.
 INFO = "info"
 WARN = "warn"
@@ -29,7 +31,7 @@ class Write:
 
     def __repr__(self) -> str:
         size = 0 if self.payload is None else len(self.payload)
-        return "Write(%d + %d bytes)" % (len(self.head), size)
+        return "Write(%d + %s)" % (len(self.head), plural(size, "byte"))
 
 
 class Close:

@@ -59,6 +59,7 @@ from tcpcam.core.limits import (
 from tcpcam.core.pacing import CapturePacer
 from tcpcam.core.request import check_pin
 from tcpcam.core.session import Session
+from tcpcam.core.text import plural
 from tcpcam.core.throttle import PinThrottle
 
 #: Names of the counters in :attr:`ServerRole.counters`.
@@ -91,11 +92,6 @@ class _Link:
     def ready(self) -> bool:
         """True when this connection streams and can take a frame now."""
         return self.send_deadline is None and not self.closing and self.session.streaming
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 frame``, ``2 frames``."""
-    return "%d %s%s" % (count, noun, "" if count == 1 else "s")
 
 
 def _earliest(current: int | None, candidate: int | None) -> int | None:
@@ -206,7 +202,7 @@ class ServerRole:
                             % (peer, address, (wait + 999) // 1000), "refused"), Close(conn, abort=True)]
         if self.full:
             self.counters["refused_full"] += 1
-            return [Log(WARN, "refused %s: server full (%d clients)" % (peer, self.max_clients), "refused"),
+            return [Log(WARN, "refused %s: server full (%s)" % (peer, plural(self.max_clients, "client")), "refused"),
                     Close(conn, abort=True)]
         if id(conn) in self._by_conn:
             raise ValueError("connection %r was added twice" % (conn,))

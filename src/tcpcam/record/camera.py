@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from tcpcam.common.jpeg import jpegProblem
+from tcpcam.core.text import plural
 from tcpcam.record.endpoints import WatchedEndpoint
 
 if TYPE_CHECKING:
@@ -246,10 +247,12 @@ class CameraRecorder(Service):
         if self.running:
             self.state = "disconnected"
             if not repeated:
-                log.warn("camera {name}: disconnected after {frames} frames: {reason};"
-                         " reconnecting with backoff", name=self.name, frames=frames, reason=reason)
+                log.warn("camera {name}: disconnected after {count}: {reason};"
+                         " reconnecting with backoff", name=self.name, count=plural(frames, "frame"),
+                         frames=frames, reason=reason)
         else:
-            log.info("camera {name}: stopped after {frames} frames", name=self.name, frames=frames)
+            log.info("camera {name}: stopped after {count}", name=self.name, count=plural(frames, "frame"),
+                     frames=frames)
         self._event("disconnect", reason=reason, frames=frames, bad_frames=self._sessionBad)
 
     def _connectFailed(self, failure: Failure) -> None:
@@ -271,9 +274,9 @@ class CameraRecorder(Service):
             self.badFrames += 1
             self._sessionBad += 1
             if self._sessionBad == 1:
-                log.warn("camera {name}: bad frame of {size} bytes ({problem}): not stored;"
+                log.warn("camera {name}: bad frame of {size} ({problem}): not stored;"
                          " more on this connection are only counted and put in events.jsonl",
-                         name=self.name, size=len(view), problem=problem)
+                         name=self.name, size=plural(len(view), "byte"), problem=problem)
             self._event("bad_frame", reason=problem, bytes=len(view))
             return
         if self.frames == self._sessionStart and self._fruitlessSessions:
