@@ -187,6 +187,15 @@ def run_deploy(args: argparse.Namespace) -> int:
     config = _checked_config(args.config)
     if config is None:
         return EXIT_USAGE
+    if args.dry_run:
+        # The bundle would live in a temporary folder, gone once deploy ends: say what it holds instead.
+        plan = [path for _, path in firmware_bundle.bundle_plan()] + ["config.json"]
+        print("# a bundle of %s (config.json from %s) would be built in a temporary folder; in it:"
+              % (plural(len(plan), "file"), args.config))
+        print(shlex.join(firmware_deploy.chained_argv(args.port, [path for path in plan if "/" not in path])))
+        print("# to see or keep the bundle: tcpcam firmware bundle DIR --config %s, then deploy --bundle DIR"
+              % shlex.quote(args.config))
+        return 0
     with tempfile.TemporaryDirectory(prefix="tcpcam-deploy-") as workdir:
         bundle = Path(workdir) / "bundle"
         firmware_bundle.write_bundle(bundle, mpy=args.mpy, config_text=firmware_config.render(config))
