@@ -18,7 +18,8 @@ from client_support import (  # noqa: F401 - the fixtures are used by name
     spawn,
     unused_port,
 )
-from twisted.internet import task
+from twisted.internet import defer, task
+from twisted.internet.endpoints import serverFromString
 
 from tcpcam.cli import get
 from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern
@@ -29,6 +30,14 @@ GET = ["-m", "tcpcam.cli.get"]
 #: ``tcpcam get`` started with SIGINT ignored, as a script's background job is.
 GET_IGNORING_INTERRUPT = ["-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.SIG_IGN);"
                           " runpy.run_module('tcpcam.cli.get', run_name='__main__', alter_sys=True)"]
+
+
+@defer.inlineCallbacks
+def listening_port(reactor, ports, factory):
+    """Listen with ``factory`` on a loopback port closed after the test; returns the port number as text."""
+    port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
+    ports.append(port)
+    return str(port.getHost().port)
 
 
 def parse(*argv):
@@ -260,6 +269,26 @@ def test_options_between_positionals(reactor, ports, tmp_path, command):
     done = yield run_python(reactor, [*command, "127.0.0.1", "--timeout", "5", factory.port, "1235",
                                       "--pause", "0", "2", "-q"], cwd=str(tmp_path))
     assert (done.status, done.out) == (0, b"ab"), done.err
+
+
+@pytest_twisted.inlineCallbacks
+def test_blocked_after_wrong_pins_names_both_causes(reactor, ports):
+    # The real server: five wrong PINs block the address, and then the right
+    # PIN is turned away the same way; the legacy protocol cannot say which.
+    from server_support import quickFactory
+
+    factory = quickFactory(pinFailures=5, pinBlock=60.0)
+    port = yield listening_port(reactor, ports, factory)
+    messages = []
+    for pin in ["9999"] * 5 + ["1235"]:
+        done = yield run_python(reactor, [*GET, "-q", "--pause", "0", "127.0.0.1", port, pin, "1"])
+        assert done.status == 1
+        assert done.err.count(b"\n") == 1
+        messages.append(done.err.decode())
+    assert factory.role.status()["refused_blocked"] >= 1, factory.role.status()
+    blocked = messages[-1]
+    assert "the PIN may be wrong" in blocked and "blocked for a while after wrong PINs" in blocked, blocked
+    assert "even with the right PIN" in blocked
 
 
 def test_signal_number_of_interrupt_status():

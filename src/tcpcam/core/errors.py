@@ -63,7 +63,8 @@ class ClosedBeforeFirstFrame(RemoteProtocolError):
     def __init__(self) -> None:
         super().__init__(
             "the server closed the connection before the first frame (the PIN may be"
-            " wrong, the address blocked after wrong PINs, or the server full)"
+            " wrong, or this address blocked for a while after wrong PINs, even with the"
+            " right PIN now; or the server is full)"
         )
 
 
