@@ -24,6 +24,7 @@ module drives it from the reactor.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
@@ -35,7 +36,7 @@ from twisted.python.failure import Failure
 from tcpcam.core import limits
 from tcpcam.core.actions import Write
 from tcpcam.core.client_role import ClientRole
-from tcpcam.core.errors import ConnectFailed
+from tcpcam.core.errors import ClosedBeforeFirstFrame, ConnectFailed
 
 #: Pause between the PIN and the command, in seconds (see :data:`tcpcam.core.limits.PIN_PAUSE_MS`).
 DEFAULT_PAUSE_SECONDS = limits.PIN_PAUSE_MS / 1000
@@ -420,6 +421,10 @@ def fetch(reactor: Any, endpoint: str | IStreamClientEndpoint, pin: str | bytes,
             failure = Failure(ConnectFailed(str(address), "timed out after %g s" % (connectTimeout or 0)))
         elif failure.check(defer.CancelledError, error.ConnectingCancelledError):
             failure = Failure(defer.CancelledError())
+        elif failure.check(error.ConnectError) and getattr(failure.value, "osError", None) == errno.ECONNRESET:
+            # The server accepted the connection and reset it at once (a server
+            # turning this address away), before the connection was reported made.
+            failure = Failure(ClosedBeforeFirstFrame())
         elif failure.check(error.ConnectError):
             failure = Failure(ConnectFailed(str(address), _connectReason(failure)))
         if not result.called:
