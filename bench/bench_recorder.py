@@ -182,7 +182,8 @@ def benchBaseline(args, work):
     return {"cpu_share": (time.process_time() - cpu0) / wall, "written": written}
 
 
-def main():
+def build_parser():
+    """The benchmark's command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cameras", type=int, default=16)
     parser.add_argument("--fps", type=float, default=10.0)
@@ -190,6 +191,11 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--run-cameras", nargs=2, metavar=("PORTS", "COUNTS"), help=argparse.SUPPRESS)
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
     if args.run_cameras:
         runCameras(args.cameras, args.fps, args.size, *args.run_cameras)
