@@ -103,3 +103,16 @@ def test_sigterm_twistd_and_sigint_tcpcam_record_leave_whole_files(tmp_path):
         for path in filesUnder(root, ".jpg"):
             assert jpegProblem(open(path, "rb").read()) is None, path
         assert "stopped after" in output
+
+
+def test_sigint_stops_twistd_started_with_sigint_ignored(tmp_path):
+    daemon = _start([sys.executable, "-c", TWISTD, "-n", "--pidfile=", "tcpcam-record", "--web",
+                     "tcp:0:interface=127.0.0.1"], tmp_path, ignoringInterrupt=True)
+    try:
+        _waitForPictures([tmp_path / "recordings"], 2, [daemon])
+    finally:
+        status, output = _stop(daemon, signal.SIGINT)
+    # twistd re-raises the signal after a clean shutdown (older ones exit 0).
+    assert status in (0, -signal.SIGINT), output
+    assert "Received SIGINT, shutting down." in output and "stopped after" in output
+    assert tempFilesUnder(tmp_path / "recordings") == []

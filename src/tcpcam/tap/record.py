@@ -11,6 +11,7 @@ from twisted.python import usage
 from tcpcam.common.endpoints import checkEndpoint
 from tcpcam.common.folders import folderProblem
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.record import config as recordconfig
 from tcpcam.tap.usage import OneLineOptions
 
@@ -91,6 +92,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor
     assert options.config is not None
+    # twistd started by a script in the background inherits SIGINT ignored.
+    restoreInterrupt()
     recorder = RecorderService(options.config, reactor)
     log.info("{what}", what=recorder.describe())
     return cast(IService, recorder)

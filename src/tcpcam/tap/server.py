@@ -11,6 +11,7 @@ from twisted.python import usage
 
 from tcpcam.common.endpoints import checkEndpoint
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.server.options import OPTIONS, buildFactory, checkedValues
 from tcpcam.server.sources import sourceFromSpec
 from tcpcam.tap.usage import OneLineOptions
@@ -36,6 +37,8 @@ class Options(OneLineOptions):
 
 def makeService(options: Options) -> IService:
     """The listening service for parsed :class:`Options`."""
+    # twistd started by a script in the background inherits SIGINT ignored.
+    restoreInterrupt()
     try:
         factory = buildFactory(options.checked, source=options.source)
     except ValueError as error:
