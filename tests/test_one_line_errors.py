@@ -81,3 +81,11 @@ def test_tcpcam_endpoint_errors_name_the_right_form(tmp_path, argv, message):
 ])
 def test_hints(text, server, shown):
     assert hint(text, server) == shown
+
+
+def test_twistd_help_keeps_values_as_written(tmp_path):
+    status, output = _run([*TWISTD, "tcpcam-record", "--help"], tmp_path)
+    assert status == 0, output
+    text = " ".join(output.split())
+    assert "jpg: one file per frame; mjpeg: one file per camera per hour" in text
+    assert "Jpg:" not in text

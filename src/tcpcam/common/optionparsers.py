@@ -51,7 +51,8 @@ def twistedParameters(table: OptionTable) -> list[list[Any]]:
     rows = []
     for option in table.options:
         text = helpText(option)
-        rows.append([option.flag[2:], option.short or None, None, text[:1].upper() + text[1:] + "."])
+        # Not capitalised: a meaning may begin with a value, as "jpg: one file per frame" does.
+        rows.append([option.flag[2:], option.short or None, None, text + "."])
     return rows
 
 
