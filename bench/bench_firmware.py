@@ -114,12 +114,17 @@ def heap_figures(lines, clients):
     return statistics.median(before), statistics.median(after)
 
 
-def main():
-    """Run the benchmark and print the table."""
+def build_parser():
+    """The benchmark's command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=50_000, help="frame size in bytes (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default: %(default)s)")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    """Run the benchmark and print the table."""
+    args = build_parser().parse_args()
     with tempfile.TemporaryDirectory(prefix="tcpcam-bench-") as workdir:
         folder = Path(workdir) / "frames"
         write_jpegs(folder, 1, args.size)

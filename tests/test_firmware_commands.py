@@ -58,6 +58,8 @@ def test_config_updates_an_existing_file(tmp_path):
     ("--source", "webcam", "expected one of camera, jpeg, hello"),
     ("--pin", "", "bad --pin"),
     ("--password", "short", "8 to 63 characters"),
+    ("--password", "x" * 64, 'bad --password "xxx'),
+    ("--password", "x" * 64, "expected empty, or 8 to 63 characters"),
     ("--mirror", "maybe", "expected true or false"),
     ("--bind", "my-board", "bad --bind \"my-board\": expected an IPv4 address"),
     ("--bind", "10.0.0.256", "expected an IPv4 address"),
@@ -171,9 +173,18 @@ def test_deploy_dry_run(tmp_path, capsys):
     assert tcpcam_firmware("config", "--file", config, "--ssid", "home", "--password", "secret123") == 0
     capsys.readouterr()
     assert tcpcam_firmware("deploy", "--port", "/dev/ttyUSB0", "--config", config, "--dry-run") == 0
-    cd_line, command = capsys.readouterr().out.splitlines()[-2:]
-    argv = shlex.split(command)
-    assert cd_line.startswith("cd ")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    # No folder is named: the temporary bundle would be gone once deploy returns.
+    written = tcpcam_firmware("bundle", tmp_path / "kept", "--config", config)
+    assert written == 0 and capsys.readouterr()
+    files = len([path for path in (tmp_path / "kept").rglob("*") if path.is_file()])
+    assert lines[0] == ("# a bundle of %d files (config.json from %s) would be built in a temporary folder; in it:"
+                        % (files, config))
+    assert not any(line.startswith("cd ") for line in lines)
+    assert lines[2] == "# to see or keep the bundle: tcpcam firmware bundle DIR --config %s, then deploy" \
+        " --bundle DIR" % config
+    argv = shlex.split(lines[1])
     assert argv[:5] == [sys.executable, "-m", "mpremote", "connect", "/dev/ttyUSB0"]
     chained = " ".join(argv[7:])
     assert "fs cp -r lib/tcpcam lib/tcpcam_fw :lib/" in chained

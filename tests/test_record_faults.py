@@ -152,7 +152,7 @@ def test_a_stalled_disk_writer_drops_counts_and_logs_once(tmp_path):
             yield recorder.stopService()
             yield port.stopListening()
     caught = logs.matching("the disk writer caught up")
-    assert len(caught) == 1 and ("%d frames were dropped" % dropped) in caught[0]
+    assert len(caught) == 1 and ("%d frames dropped" % dropped) in caught[0]
     assert len(logs.matching("the disk writer is behind")) == 1
     stored = indexedFrames(str(tmp_path / "cam"))
     assert len(stored) == camera.frames - camera.queueDropped

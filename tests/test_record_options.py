@@ -28,10 +28,11 @@ def test_defaults_record_the_simulated_camera():
     assert not config.cameras[0].motion and config.cameras[0].mode == "continuous"
 
 
-def test_cameras_pin_and_settings():
+def test_cameras_pin_and_settings(tmp_path):
+    out = str(tmp_path / "cams")
     config = parse(
         "--camera", "door=tcp:host=192.168.1.50:port=3333", "-C", "yard=tcp:host=cam2:port=4000",
-        "--pin", "4321", "--out", "/srv/cams", "--format", "jpg", "--keep-days", "14",
+        "--pin", "4321", "--out", out, "--format", "jpg", "--keep-days", "14",
         "--max-bytes", "20G", "--web", "tcp:8081", "--frame-timeout", "3",
         "--max-frame-bytes", "2M", "--backoff-initial", "0.5", "--backoff-max", "30",
     )
@@ -42,13 +43,13 @@ def test_cameras_pin_and_settings():
     assert not config.simulated
     assert config.cameras[0].frameTimeout == 3 and config.cameras[1].maxFrameBytes == 2_000_000
     assert (config.out, config.format, config.keepDays, config.maxBytes, config.web) == (
-        "/srv/cams", "jpg", 14, 20_000_000_000, "tcp:8081")
+        out, "jpg", 14, 20_000_000_000, "tcp:8081")
     assert (config.backoffInitial, config.backoffMax) == (0.5, 30)
     assert parse("--no-web").web is None
 
 
 CONFIG = """
-out = "/data/cams"
+out = "OUT"
 format = "jpg"
 keep_days = 30
 keep_motion_days = 90
@@ -78,14 +79,14 @@ post_roll = 20
 
 def test_config_file_with_overrides(tmp_path):
     path = tmp_path / "cams.toml"
-    path.write_text(CONFIG)
+    path.write_text(CONFIG.replace("OUT", str(tmp_path / "cams")))
     config = parse("--config", str(path), "--keep-days", "7", "--camera", "extra=tcp:host=h:port=1")
     assert [(c.name, c.pin, c.frameTimeout, c.maxFrameBytes) for c in config.cameras] == [
         ("door", "9999", 20, MAX_FRAME_BYTES),
         ("garden", "1111", 5, 1_000_000),
         ("extra", "1111", 20, MAX_FRAME_BYTES),
     ]
-    assert config.keepDays == 7 and config.out == "/data/cams" and config.format == "jpg"
+    assert config.keepDays == 7 and config.out == str(tmp_path / "cams") and config.format == "jpg"
     assert config.maxBytes == 500 * 1024 ** 3
     assert (config.keepMotionDays, config.minFree, config.minFreePercent) == (90, 2 * 1024 ** 3, 1)
     assert (config.segmentSeconds, config.segmentBytes) == (30, 8 * 1024 ** 2)

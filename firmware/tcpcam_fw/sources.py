@@ -11,6 +11,7 @@ import time
 from tcpcam_fw.log import say
 
 from tcpcam.core.camera_settings import sensor_quality
+from tcpcam.core.text import plural
 
 
 class HelloSource:
@@ -48,7 +49,7 @@ class JpegSource:
             say("jpeg: %s; no frames" % self.problem)
             self.frame = False
             return False
-        say("jpeg: serving %s (%d bytes)" % (self.path, len(self.frame)))
+        say("jpeg: serving %s (%s)" % (self.path, plural(len(self.frame), "byte")))
         return True
 
     def capture(self):

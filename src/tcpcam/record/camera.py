@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from tcpcam.common.jpeg import jpegProblem
+from tcpcam.core.text import plural
 from tcpcam.record.endpoints import WatchedEndpoint
 
 if TYPE_CHECKING:
@@ -156,6 +157,16 @@ class CameraRecorder(Service):
         return max(0, self.connects - 1)
 
     @property
+    def endpointText(self) -> str:
+        """The camera's endpoint for logs and status: the string the user gave.
+
+        The built-in simulated camera has none; its endpoint says where it listens.
+        """
+        if self.camera.simulated:
+            return repr(self.endpoint)
+        return self.camera.endpoint
+
+    @property
     def connected(self) -> bool:
         """True while a connection to the camera is up."""
         return self.state == "connected"
@@ -188,7 +199,7 @@ class CameraRecorder(Service):
             "state": self.state,
             "connected": self.connected,
             "simulated": self.camera.simulated,
-            "endpoint": repr(self.endpoint),
+            "endpoint": self.endpointText,
             "fps": round(self.fps(), 2),
             "last_frame_age": None if self.lastFrameTime is None
             else round(max(0.0, now - self.lastFrameTime), 3),
@@ -256,8 +267,8 @@ class CameraRecorder(Service):
         self._sessionBad = 0
         if not self._fruitlessSessions:
             log.info("camera {name}: connected to {endpoint}",
-                     name=self.name, endpoint=self.endpoint)
-        self._event("connect", endpoint=repr(self.endpoint))
+                     name=self.name, endpoint=self.endpointText)
+        self._event("connect", endpoint=self.endpointText)
         cast("TCPCamClientProtocol", protocol).finished.addBoth(self._connectionEnded)
 
     def _connectionEnded(self, result: FetchSummary | Failure) -> None:
@@ -276,10 +287,12 @@ class CameraRecorder(Service):
         if self.running:
             self.state = "disconnected"
             if not repeated:
-                log.warn("camera {name}: disconnected after {frames} frames: {reason};"
-                         " reconnecting with backoff", name=self.name, frames=frames, reason=reason)
+                log.warn("camera {name}: disconnected after {count}: {reason};"
+                         " reconnecting with backoff", name=self.name, count=plural(frames, "frame"),
+                         frames=frames, reason=reason)
         else:
-            log.info("camera {name}: stopped after {frames} frames", name=self.name, frames=frames)
+            log.info("camera {name}: stopped after {count}", name=self.name, count=plural(frames, "frame"),
+                     frames=frames)
         self._event("disconnect", reason=reason, frames=frames, bad_frames=self._sessionBad)
 
     def _connectFailed(self, failure: Failure) -> None:
@@ -288,7 +301,7 @@ class CameraRecorder(Service):
         if self.state != "unreachable" or reason != self.lastReason:
             log.warn("camera {name}: cannot connect to {endpoint}: {reason};"
                      " retrying with backoff (at most {cap:g} s apart)",
-                     name=self.name, endpoint=self.endpoint, reason=reason,
+                     name=self.name, endpoint=self.endpointText, reason=reason,
                      cap=self._backoffMax)
             self._event("connect_failed", reason=reason)
         self.state = "unreachable"
@@ -301,15 +314,15 @@ class CameraRecorder(Service):
             self.badFrames += 1
             self._sessionBad += 1
             if self._sessionBad == 1:
-                log.warn("camera {name}: bad frame of {size} bytes ({problem}): not stored;"
+                log.warn("camera {name}: bad frame of {size} ({problem}): not stored;"
                          " more on this connection are only counted and put in events.jsonl",
-                         name=self.name, size=len(view), problem=problem)
+                         name=self.name, size=plural(len(view), "byte"), problem=problem)
             self._event("bad_frame", reason=problem, bytes=len(view))
             return
         if self.frames == self._sessionStart and self._fruitlessSessions:
             log.info("camera {name}: connected to {endpoint}, frames coming in after {count}"
                      " connections that ended before any", name=self.name,
-                     endpoint=self.endpoint, count=self._fruitlessSessions)
+                     endpoint=self.endpointText, count=self._fruitlessSessions)
         now = self._reactor.seconds()
         seq = self.frames
         self.frames += 1
@@ -329,8 +342,8 @@ class CameraRecorder(Service):
     def _store(self, frame: bytes, now: float, seq: int) -> None:
         if self.sink.write(frame, now, seq):
             if self._dropRun:
-                log.warn("camera {name}: the disk writer caught up; {count} frames were dropped while it was behind",
-                         name=self.name, count=self._dropRun)
+                log.warn("camera {name}: the disk writer caught up; {dropped} dropped while it was behind",
+                         name=self.name, dropped=plural(self._dropRun, "frame"))
                 self._event("queue_ok", dropped_frames=self._dropRun)
                 self._dropRun = 0
             return

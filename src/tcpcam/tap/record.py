@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any, cast
 
 from twisted.application.service import IService
-from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from tcpcam.common.endpoints import checkEndpoint
+from tcpcam.common.folders import folderProblem
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.record import config as recordconfig
+from tcpcam.tap.usage import OneLineOptions
 
 log = Logger(namespace="tcpcam.record")
 
@@ -23,7 +26,7 @@ CONFIG_HELP = "TOML file with settings and a [cameras.NAME] table per camera"
 NO_WEB_HELP = "do not serve the live view"
 
 
-class Options(usage.Options):
+class Options(OneLineOptions):
     """Options of the recorder; ``tcpcam record`` takes the same ones.
 
     Values given here win over the ``--config`` file, which wins over the
@@ -41,7 +44,7 @@ class Options(usage.Options):
     optParameters = [["config", "c", None, CONFIG_HELP]] + twistedParameters(recordconfig.OPTIONS)
 
     def __init__(self) -> None:
-        usage.Options.__init__(self)
+        OneLineOptions.__init__(self)
         self["camera"] = []
         self.config: recordconfig.RecorderConfig | None = None
 
@@ -63,25 +66,23 @@ class Options(usage.Options):
 
 def checkedConfig(texts: dict[str, str], cameras: list[str], configFile: str | None,
                   noWeb: bool) -> recordconfig.RecorderConfig:
-    """The recorder's config, with every endpoint string checked; ConfigError with one line otherwise."""
+    """The recorder's config, with every endpoint string and the output folder checked.
+
+    Raises ConfigError with one line otherwise.
+    """
     config = recordconfig.configFromOptions(texts, cameras, configFile, noWeb)
-    for camera in config.cameras:
-        if not camera.simulated:
-            _checkEndpoint(clientFromString, camera.endpoint, "camera %s" % camera.name)
-    if config.web is not None:
-        _checkEndpoint(serverFromString, config.web, "--web")
-    return config
-
-
-class _NoReactor:
-    """Stands in for the reactor while endpoint strings are only being checked."""
-
-
-def _checkEndpoint(parse: Any, description: str, what: str) -> None:
+    problem = folderProblem(config.out)
+    if problem is not None:
+        raise recordconfig.ConfigError("cannot record into %s: %s" % (config.out, problem))
     try:
-        parse(_NoReactor(), description)
-    except (ValueError, TypeError, KeyError) as error:
-        raise recordconfig.ConfigError("bad endpoint for %s: %r: %s" % (what, description, error)) from None
+        for camera in config.cameras:
+            if not camera.simulated:
+                checkEndpoint(camera.endpoint, False, "camera %s" % camera.name)
+        if config.web is not None:
+            checkEndpoint(config.web, True, "--web")
+    except ValueError as error:
+        raise recordconfig.ConfigError(str(error)) from None
+    return config
 
 
 def makeService(options: Options, reactor: Any = None) -> IService:
@@ -91,6 +92,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor
     assert options.config is not None
+    # twistd started by a script in the background inherits SIGINT ignored.
+    restoreInterrupt()
     recorder = RecorderService(options.config, reactor)
     log.info("{what}", what=recorder.describe())
     return cast(IService, recorder)

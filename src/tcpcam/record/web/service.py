@@ -12,6 +12,7 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from tcpcam.core.text import plural
 from tcpcam.record.config import DEFAULT_OUT, WebSettings
 from tcpcam.record.metrics import metricsResource
 from tcpcam.record.web.assets import AssetFolder, loadAssets
@@ -74,9 +75,9 @@ class WebService(Service):
         limit = descriptorLimit()
         budget = connectionBudget(self.settings.maxConnections, len(self.recorder.cameras), limit)
         if budget < self.settings.maxConnections:
-            log.warn("web interface: at most {budget} connections, not {wanted}: the limit of {limit} open files"
+            log.warn("web interface: at most {budget}, not {wanted}: the limit of {limit} open files"
                      " keeps the rest for the cameras and the disk (raise it with ulimit -n)",
-                     budget=budget, wanted=self.settings.maxConnections, limit=limit)
+                     budget=plural(budget, "connection"), wanted=self.settings.maxConnections, limit=limit)
         self.limits = ConnectionLimits(self.site, self._reactor, budget, self.settings.connectionsPerAddress)
         listening = serverFromString(self._reactor, self.description).listen(self.limits)
         listening.addCallbacks(self._listened, self._failed)
