@@ -416,13 +416,17 @@ class DocumentRun:
             return
         assert args.split, "a stream needs --split here: %s" % words
         folder = self.work / (os.path.dirname(args.split) or ".")
+
+        def pictures():
+            return {folder / name for name in os.listdir(folder) if name.endswith(".jpg")} if folder.is_dir() else set()
+
+        before = pictures()
         child = self.start(words, signal.SIGINT)
-        child.waitFor(lambda: folder.is_dir() and any(name.endswith(".jpg") for name in os.listdir(folder)),
-                      "a picture from the stream")
+        child.waitFor(lambda: bool(pictures() - before), "a picture from the stream")
         status = child.stop()
         assert status == 130, status
-        pictures = [folder / name for name in os.listdir(folder)]
-        assert pictures and all(jpegProblem(path.read_bytes()) is None for path in pictures)
+        made = pictures() - before
+        assert made and all(jpegProblem(path.read_bytes()) is None for path in made)
 
     def run_server(self, words):
         port = freePort()

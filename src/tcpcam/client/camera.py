@@ -246,8 +246,12 @@ class Camera2Protocol(protocol.Protocol):
             return
         self._streamFrames += 1
         if self.onFrame is not None:
-            outcome = self.onFrame(CameraFrame(frame.payload, frame.seq, frame.capture_ms, frame.wall_ms,
-                                               frame.missed))
+            try:
+                outcome = self.onFrame(CameraFrame(frame.payload, frame.seq, frame.capture_ms, frame.wall_ms,
+                                                   frame.missed))
+            except Exception:
+                self.role.cancel(Failure().value)
+                return
             if isinstance(outcome, defer.Deferred):
                 self._holding = True
                 self.role.hold(self.now())
@@ -418,11 +422,12 @@ class Camera:
 def connectCamera(reactor: Any, endpoint: str | IStreamClientEndpoint, key: str | bytes | None = None,
                   pin: str = limits.DEFAULT_PIN, memory: ProtocolMemory | None = None,
                   connectTimeout: float | None = limits.CONNECT_TIMEOUT_S, frameTimeout: float | None = None,
-                  address: str | None = None) -> Any:
+                  address: str | None = None, maxFrameBytes: int = limits.MAX_FRAME_BYTES) -> Any:
     """Connect to a camera: protocol 2 with ``key``, else (or after a fall back) the legacy protocol.
 
     Fires with a :class:`Camera`. ``key`` is the device key as text or bytes.
     Without one, the camera is used with the legacy protocol and ``pin``.
+    ``maxFrameBytes`` bounds a protocol 2 frame.
     """
     endpoint, address = endpointFor(reactor, endpoint, address)
     memory = MEMORY if memory is None else memory
@@ -431,12 +436,17 @@ def connectCamera(reactor: Any, endpoint: str | IStreamClientEndpoint, key: str 
     keyBytes = parse_key(key) if isinstance(key, str) else bytes(key)
     now = toMilliseconds(time.monotonic())
     if memory.protocol(address, now) == 2:
-        factory = _Factory(lambda: Camera2Protocol(keyBytes, reactor, frameTimeout))
+        factory = _Factory(lambda: Camera2Protocol(keyBytes, reactor, frameTimeout, maxFrameBytes))
         started = time.monotonic()
         connection = yield connectTo(reactor, endpoint, factory, connectTimeout, address)
         try:
             yield connection.ready
-        except LegacyServer:
+        except BaseException as error:
+            # The failure that ended the handshake is the one reported; the
+            # connection's own end says the same and is not waited for.
+            connection.finished.addErrback(lambda _: None)
+            if not isinstance(error, LegacyServer):
+                raise
             memory.found_legacy(address, now)
             log.info("{address} speaks only the legacy protocol: using the legacy request (noticed in {ms:.0f} ms;"
                      " protocol 2 is tried there again in {hours:g} h)", address=address,
