@@ -23,6 +23,7 @@ from firmware_support import (
 from tcpcam.board import flash as firmware_flash
 from tcpcam.cli import firmware
 from tcpcam.core import device_config
+from tcpcam.core.mac import KEY_BYTES, key_text, parse_key
 
 
 def tcpcam_firmware(*argv):
@@ -50,6 +51,46 @@ def test_config_updates_an_existing_file(tmp_path):
     assert tcpcam_firmware("config", "--file", path, "--port", "4444") == 0
     written = json.loads(path.read_text())
     assert (written["ssid"], written["port"]) == ("home", 4444)
+
+
+def test_config_makes_a_key_once_and_keeps_it_private(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", path, "--ssid", "home") == 0
+    out = capsys.readouterr().out
+    key = json.loads(path.read_text())["key"]
+    assert len(parse_key(key)) == KEY_BYTES and "device key (new): %s" % key in out
+    assert "protocol 2 and legacy PIN" in out
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert tcpcam_firmware("config", "--file", path, "--port", "4444") == 0
+    assert json.loads(path.read_text())["key"] == key and key not in capsys.readouterr().out
+    assert tcpcam_firmware("config", "--file", path, "--new-key") == 0
+    replaced = json.loads(path.read_text())["key"]
+    assert replaced != key and "device key (new): %s" % replaced in capsys.readouterr().out
+
+
+def test_config_with_protocol_2_off_stays_off(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", path, "--key", "") == 0
+    assert tcpcam_firmware("config", "--file", path, "--port", "4444") == 0
+    out = capsys.readouterr().out
+    assert json.loads(path.read_text())["key"] == "" and "device key" not in out and "port 4444, legacy PIN, no" in out
+    assert tcpcam_firmware("config", "--file", path, "--legacy", "false") == 2
+    assert "legacy is false but there is no key" in capsys.readouterr().err
+
+
+def test_config_takes_a_given_key_and_refuses_a_bad_one(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    given = key_text(bytes(range(20)))
+    assert tcpcam_firmware("config", "--file", path, "--key", given.lower()) == 0
+    assert parse_key(json.loads(path.read_text())["key"]) == bytes(range(20))
+    capsys.readouterr()
+    for bad in ("not-a-key", key_text(bytes(16))[:-5]):
+        assert tcpcam_firmware("config", "--file", path, "--key", bad) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "bad --key" in error and "at least 128 bits" in error
+    assert tcpcam_firmware("config", "--file", path, "--key", given, "--new-key") == 2
+    assert "--new-key makes a key" in capsys.readouterr().err
+    assert parse_key(json.loads(path.read_text())["key"]) == bytes(range(20))
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [

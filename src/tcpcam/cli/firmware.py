@@ -9,6 +9,7 @@ firmware on this computer under the unix MicroPython.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from tcpcam.board.bundle import BoardError
 from tcpcam.common.optionparsers import helpText, plainDoc
 from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core import device_config
+from tcpcam.core.mac import KEY_BYTES, key_text
 from tcpcam.core.text import plural
 
 if TYPE_CHECKING:
@@ -47,9 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "config", help="write or check config.json",
         description="Write the board's config.json from the settings given, over the settings already in the"
         " file (or the defaults), or only check the file with --check. A bad value is refused with one line"
-        " and exit status 2; each setting below says the values it allows.")
+        " and exit status 2; each setting below says the values it allows. A config without a key gets a new"
+        " random one (protocol 2), printed once; --key '' turns protocol 2 off.")
     config.add_argument("--file", default="config.json", help="config file to write (default: %(default)s)")
     config.add_argument("--check", action="store_true", help="only check the file, write nothing")
+    config.add_argument("--new-key", action="store_true",
+                        help="replace the device key with a new random one (clients with the old key are refused)")
     group = config.add_argument_group("settings (unset ones keep their value or default)")
     for option in device_config.SCHEMA.options:
         group.add_argument(option.flag, dest="set_" + option.name, metavar="VALUE",
@@ -129,6 +134,11 @@ def run_config(args: argparse.Namespace) -> int:
                if key.startswith("set_") and value is not None}
     if args.check and not Path(args.file).exists():
         return _fail("no config file %s" % args.file, EXIT_USAGE)
+    if args.new_key and ("key" in updates or args.check):
+        return _fail("--new-key makes a key: give it without --key and --check", EXIT_USAGE)
+    made_key = not args.check and (args.new_key or ("key" not in base and "key" not in updates))
+    if made_key:
+        updates["key"] = key_text(os.urandom(KEY_BYTES))
     config, found = firmware_config.build(base, updates)
     problems += found
     if problems:
@@ -139,9 +149,13 @@ def run_config(args: argparse.Namespace) -> int:
         print("%s is good" % args.file)
         return 0
     firmware_config.write(args.file, config)
-    print("wrote %s: source %s, port %d, %s" % (
-        args.file, config["source"], config["port"],
+    protocols = ["protocol 2" if config["key"] else "", "legacy PIN" if config["legacy"] else ""]
+    print("wrote %s: source %s, port %d, %s, %s" % (
+        args.file, config["source"], config["port"], " and ".join(name for name in protocols if name) or "no client",
         "WiFi %s" % config["ssid"] if config["ssid"] else "no WiFi network set"))
+    if made_key:
+        print("device key (new): %s" % config["key"])
+        print("give it to clients with --key or $TCPCAM_KEY; it is kept in %s (mode 0600)" % args.file)
     return 0
 
 

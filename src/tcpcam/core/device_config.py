@@ -26,7 +26,6 @@ from tcpcam.core.limits import (
     PIN_FAILURES,
     SEND_TIMEOUT_MS,
 )
-from tcpcam.core.mac import parse_key
 from tcpcam.core.options import Option, OptionTable, show_value
 
 #: Name of the configuration file in the device's root folder.
@@ -43,7 +42,7 @@ SCHEMA = OptionTable((
     Option("port", DEFAULT_PORT, "int", 1, 65535, "TCP port"),
     Option("bind", "0.0.0.0", "ipv4", meaning="address to listen on"),
     Option("pin", DEFAULT_PIN, "pin", 1, MAX_TOKEN_BYTES, "PIN legacy clients must send"),
-    Option("key", "", "text", 0, 128, "device key of protocol 2, as tcpcam firmware config writes it"
+    Option("key", "", "key", meaning="device key of protocol 2, as tcpcam firmware config writes it"
            " (empty: protocol 2 off)"),
     Option("legacy", True, "bool", meaning="also serve legacy clients (with the PIN)"),
     Option("name", "tcpcam", "text", 1, 32, "the camera's name in protocol 2's hello"),
@@ -102,12 +101,6 @@ def apply(data: object) -> tuple:
     if config["wifi_retry_max_ms"] < config["wifi_retry_ms"]:
         problems.append("config: wifi_retry_max_ms is below wifi_retry_ms; using %d" % config["wifi_retry_ms"])
         config["wifi_retry_max_ms"] = config["wifi_retry_ms"]
-    if config["key"]:
-        try:
-            parse_key(config["key"])
-        except ValueError as error:
-            problems.append("config: bad key: %s; protocol 2 stays off" % error)
-            config["key"] = ""
     if not config["key"] and not config["legacy"]:
         problems.append("config: legacy is false but there is no key; serving legacy clients")
         config["legacy"] = True
