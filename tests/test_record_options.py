@@ -277,3 +277,23 @@ def test_bad_keys_and_settings_in_the_config_file(tmp_path, text, message):
         parse("--config", str(path))
     assert message in str(raised.value) and "\n" not in str(raised.value)
     assert "not one" not in str(raised.value) and "1234" not in str(raised.value)
+
+
+def test_the_config_file_of_the_docs_parses(tmp_path):
+    """docs/recorder.md's TOML example, with its key file made here."""
+    import os
+    import re
+
+    from tcpcam.core.mac import key_text
+
+    docs = open(os.path.join(os.path.dirname(__file__), "..", "docs", "recorder.md")).read()
+    example = re.search(r"```toml\n(.*?)```", docs, re.S).group(1)
+    keyFile = tmp_path / "door.key"
+    keyFile.write_text(key_text(KEY_A) + "\n")
+    path = tmp_path / "cams.toml"
+    path.write_text(example.replace("/etc/tcpcam/door.key", str(keyFile)))
+    config = parse("--config", str(path))
+    door = config.cameras[0]
+    assert (door.name, door.pin, door.key) == ("door", "4321", KEY_A)
+    assert door.settings == {"framesize": "SVGA", "quality": 80}
+    assert all(camera.key is None for camera in config.cameras[1:])
