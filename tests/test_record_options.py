@@ -234,7 +234,8 @@ key = ""
     # A key is never shown.
     for key in (KEY_A, KEY_B):
         assert key_text(key) not in repr(config) and key.hex() not in repr(config) and repr(key) not in repr(config)
-    # docs/recorder.md: twistd -n tcpcam-record --camera door=tcp:host=192.168.1.50:port=3333 --key-file /etc/tcpcam/door.key
+    # docs/recorder.md: twistd -n tcpcam-record --camera door=tcp:host=192.168.1.50:port=3333 \
+    #     --key-file /etc/tcpcam/door.key (a key file made here)
     assert parse("--camera", "door=tcp:host=192.168.1.50:port=3333", "--key-file", str(keyFile)).cameras[0].key == KEY_A
     assert parse("--camera", "a=tcp:host=h:port=1", "--key", key_text(KEY_B)).cameras[0].key == KEY_B
     assert parse("--camera", "a=tcp:host=h:port=1").cameras[0].key is None

@@ -464,3 +464,30 @@ def test_the_simulated_camera_speaks_protocol_2(tmp_path):
     assert simulated.camera.key is not None and recorder.config.cameras[0].key is None
     rows = indexRows(tmp_path / "simulated")
     assert rows and all(seq is not None and capture is not None for _, seq, capture, _ in rows)
+
+
+class SettingsNeverApplied(TCPCamServerFactory):
+    """A camera whose driver never comes back from applying settings (a hung sensor reset)."""
+
+    def run(self, actions):
+        from tcpcam.core.actions import ApplySettings
+
+        TCPCamServerFactory.run(self, [action for action in actions if not isinstance(action, ApplySettings)])
+
+
+@pytest_twisted.inlineCallbacks
+def test_settings_without_an_answer_do_not_hold_the_recording(tmp_path, monkeypatch):
+    monkeypatch.setattr(CameraLinkFactory, "settingsTimeout", 0.3)
+    server = SettingsNeverApplied(PatternSource((160, 120)), pin=PIN, reactor=reactor, key=KEY, interval=0.02)
+    port, endpoint = yield listen(server)
+    with LogCapture() as logs:
+        recorder, door = startRecording(tmp_path, camera(endpoint, settings={"framesize": "QVGA"}))
+        try:
+            yield waitFor(lambda: door.frames >= 3, what="frames without the settings")
+        finally:
+            yield recorder.stopService()
+            yield port.stopListening()
+    assert door.settingsError == "no answer in 0.3 s"
+    lines = logs.matching("not applied")
+    assert len(lines) == 1 and "settings framesize=QVGA not applied: no answer in 0.3 s" in lines[0]
+    assert {pictureSize(jpeg) for _, _, _, jpeg in indexRows(tmp_path / "door")} == {(160, 120)}

@@ -396,8 +396,8 @@ class CameraRecorder(Service):
             log.info("camera {name}: settings applied: {settings}", name=self.name, settings=shown)
             self._event("settings", applied=settings)
         else:
-            log.warn("camera {name}: the camera refused the settings {settings}: {error}; recording with the"
-                     " camera's own settings", name=self.name, settings=shown, error=error)
+            log.warn("camera {name}: settings {settings} not applied: {error}; recording with the camera's own"
+                     " settings", name=self.name, settings=shown, error=error)
             self._event("settings_refused", settings=settings, reason=error)
 
     def frame2Received(self, frame: CameraFrame) -> None:

@@ -61,6 +61,12 @@ class Link2Listener(Protocol):
         """The camera closed the protocol 2 opening unanswered: it speaks only the legacy protocol."""
 
 
+#: Seconds the camera has to answer the settings (then the stream is asked for anyway).
+SETTINGS_TIMEOUT = 10.0
+#: Characters of the camera's reason for refusing the settings that are kept.
+MAX_ERROR_CHARS = 200
+
+
 def milliseconds(clock: IReactorTime) -> int:
     """The clock's time in the core's integer milliseconds."""
     return int(round(clock.seconds() * 1000))
@@ -74,6 +80,10 @@ class CameraLinkFactory:
     legacy connections; ``settings`` (possibly empty) are applied on every
     protocol 2 connect before the stream is asked for.
     """
+
+    #: Seconds the camera has to answer the settings before the stream is asked for anyway
+    #: (at most the frame timeout).
+    settingsTimeout = SETTINGS_TIMEOUT
 
     def __init__(self, key: bytes, address: str, memory: ProtocolMemory, clock: IReactorTime,
                  legacy: IProtocolFactory, listener: Link2Listener, settings: dict[str, Any],
@@ -128,17 +138,23 @@ class CameraLinkFactory:
             self._stream(connection)
             return
         settings = dict(self.settings)
+        settled: list[str | None] = []
 
-        def applied(result: object) -> None:
-            self.listener.settingsOutcome(settings, None)
-
-        def refused(failure: Failure) -> None:
+        def settle(error: str | None) -> None:
+            if settled:
+                return
+            settled.append(error)
+            if timer.active():
+                timer.cancel()
             if not connection.role.done:
-                self.listener.settingsOutcome(settings, failure.getErrorMessage())
+                self.listener.settingsOutcome(settings, error)
+            self._stream(connection)
 
+        wait = self.settingsTimeout if self.frameTimeout is None else min(self.settingsTimeout, self.frameTimeout)
+        timer = self.clock.callLater(wait, settle, "no answer in %g s" % wait)
         asked = connection.request("set", settings=settings)
-        asked.addCallbacks(applied, refused)
-        asked.addCallback(lambda _: self._stream(connection))
+        asked.addCallbacks(lambda result: settle(None),
+                           lambda failure: settle(failure.getErrorMessage()[:MAX_ERROR_CHARS]))
 
     def _stream(self, connection: Camera2Protocol) -> None:
         if connection.role.ready:
