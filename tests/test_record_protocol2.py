@@ -491,3 +491,63 @@ def test_settings_without_an_answer_do_not_hold_the_recording(tmp_path, monkeypa
     lines = logs.matching("not applied")
     assert len(lines) == 1 and "settings framesize=QVGA not applied: no answer in 0.3 s" in lines[0]
     assert {pictureSize(jpeg) for _, _, _, jpeg in indexRows(tmp_path / "door")} == {(160, 120)}
+
+
+class HangUpFirst(Protocol):
+    """Hangs up the first connections at once, then carries the rest to the camera (a camera still booting)."""
+
+    def connectionMade(self):
+        factory = self.factory
+        if factory.hangUps > 0:
+            factory.hangUps -= 1
+            self.transport.loseConnection()
+            return
+        self.peer = None
+        self.transport.pauseProducing()
+        connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", factory.port), _Relay(self)).addCallback(
+            self._connected)
+
+    def _connected(self, relay):
+        self.peer = relay
+        self.transport.resumeProducing()
+
+    def dataReceived(self, data):
+        self.peer.transport.write(data)
+
+    def connectionLost(self, reason):
+        if getattr(self, "peer", None) is not None:
+            self.peer.transport.loseConnection()
+
+
+class _Relay(Protocol):
+    def __init__(self, back):
+        self.back = back
+
+    def dataReceived(self, data):
+        self.back.transport.write(data)
+
+    def connectionLost(self, reason):
+        self.back.transport.loseConnection()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_protocol_2_camera_that_hung_up_once_is_not_taken_for_legacy_for_a_day(tmp_path):
+    server = protocol2Server(PatternSource((160, 120)), legacy=False)
+    port, endpoint = yield listen(server)
+    path = Factory.forProtocol(HangUpFirst)
+    path.hangUps, path.port = 1, port.getHost().port
+    pathPort, pathEndpoint = yield listen(path)
+    memory = ProtocolMemory()
+    recorder, door = startRecording(tmp_path, camera(pathEndpoint), memory=memory)
+    try:
+        # The hang-up looks like a legacy camera; its legacy request is refused (it serves protocol 2 only),
+        # so protocol 2 is tried again at once rather than in a day.
+        yield waitFor(lambda: door.frames >= 3, what="frames over protocol 2")
+    finally:
+        yield recorder.stopService()
+        yield pathPort.stopListening()
+        yield port.stopListening()
+    assert door.protocol == 2 and door.connects == 3
+    assert memory.protocol(pathEndpoint, int(reactor.seconds() * 1000)) == 2
+    events = readEvents(tmp_path / "door" / "events.jsonl")
+    assert [event["protocol"] for event in events if event["event"] == "protocol"] == [1, 2]

@@ -170,6 +170,7 @@ class CameraRecorder(Service):
         self._reconnectAtOnce = False
         self._quietConnect = False
         self._legacySaid = False
+        self._legacyConfirmed = False
         self._protocol2Said = False
         self._settingsSaid: tuple[str, str | None] | None = None
 
@@ -346,6 +347,8 @@ class CameraRecorder(Service):
             self.lastReason = reason
             self._event("disconnect", reason=reason, frames=frames, bad_frames=self._sessionBad)
             return
+        if self._connecting == 1 and self.camera.key is not None:
+            self._checkLegacy(frames)
         # A camera that keeps hanging up before any frame (a wrong PIN or key,
         # a full server) is one state change, logged once, not one per retry.
         repeated = frames == 0 and self._fruitlessSessions > 0 and kind == self._lastReasonKind
@@ -371,6 +374,7 @@ class CameraRecorder(Service):
     def sessionReady(self, connection: Camera2Protocol) -> None:
         """The camera proved the key: keep what it says of itself."""
         self.protocol = 2
+        self._legacyConfirmed = False
         device = connection.hello.get("device")
         device = device if isinstance(device, dict) else {}
         self.device = {fact: str(device[fact])[:MAX_TEXT_CHARS] for fact in DEVICE_FACTS if fact in device}
@@ -444,6 +448,19 @@ class CameraRecorder(Service):
         log.info("camera {name}: {endpoint} speaks only the legacy protocol: recording with the legacy request"
                  " and the PIN{unapplied}; protocol 2 is tried there again every {hours:g} h", name=self.name,
                  endpoint=self.endpoint, hours=hours, unapplied=unapplied)
+
+    def _checkLegacy(self, frames: int) -> None:
+        """A legacy session of a camera with a key ended: does it confirm that the camera speaks only that?
+
+        A protocol 2 camera that closed the opening for another reason (it was
+        rebooting, say) is not a legacy camera: if the legacy request brings
+        no frame either before any legacy session did, protocol 2 is tried
+        again at the next connect rather than in a day.
+        """
+        if frames:
+            self._legacyConfirmed = True
+        elif not self._legacyConfirmed:
+            self.memory.found_protocol2(self.camera.endpoint)
 
     def _lossRunEnded(self, run: LossRun) -> None:
         now = self._reactor.seconds()
