@@ -68,8 +68,9 @@ class HealthySource(PatternSource):
 
 
 def protocol2Server(source=None, interval=0.02, **settings):
+    settings.setdefault("name", "door")
     return TCPCamServerFactory(source or PatternSource((640, 480)), pin=PIN, reactor=reactor, key=KEY,
-                               interval=interval, name="door", **settings)
+                               interval=interval, **settings)
 
 
 @defer.inlineCallbacks
@@ -146,6 +147,7 @@ def test_health_figures_are_kept_bounded():
     assert [numeric(value) for value in (3, -2.5, True, "3", None, float("inf"), 10 ** 30)] == [
         3.0, -2.5, None, None, None, None, None]
     assert cleanHealth("not a dict") == {}
+    assert cleanHealth({"reset_cause": "brown\nout\x1b[31m"})["reset_cause"] == "brown?out?[31m"
 
 
 def test_a_legacy_endpoint_is_tried_with_protocol_2_again_after_a_day():
@@ -341,7 +343,7 @@ def test_frames_lost_on_a_stalling_path_are_counted_from_the_sequence_numbers(tm
 @pytest_twisted.inlineCallbacks
 def test_health_is_shown_in_status_json_and_metrics_and_kept_bounded(tmp_path):
     source = HealthySource((160, 120))
-    server = protocol2Server(source, interval=0.05)
+    server = protocol2Server(source, interval=0.05, name="door\n[tcpcam.record#error] a line of its own")
     server.role.health_interval_ms = 100
     port, endpoint = yield listen(server)
     recorder, door = startRecording(tmp_path, camera(endpoint), web="tcp:0:interface=127.0.0.1",
@@ -354,6 +356,8 @@ def test_health_is_shown_in_status_json_and_metrics_and_kept_bounded(tmp_path):
         assert status["protocol"] == 2 and status["health"]["free_heap"] == 123456
         assert status["health"]["wifi_rssi"] == -61 and status["health"]["uptime_s"] >= 1
         assert 0 <= status["health_age"] < 5 and status["lost_frames"] == 0
+        # The camera's words never make a line of their own.
+        assert status["device"]["name"] == "door?[tcpcam.record#error] a line of its own"
         response, body = yield get(url + "metrics")
         text = body.decode()
         assert 'tcpcam_camera_free_heap_bytes{camera="door"} 123456.0' in text

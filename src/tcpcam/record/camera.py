@@ -34,7 +34,7 @@ from tcpcam.core.errors import LegacyServer, ServerClosed, WrongKey
 from tcpcam.record.camera2 import CameraLinkFactory
 from tcpcam.record.endpoints import WatchedEndpoint
 from tcpcam.record.gaps import FrameLosses, LossRun
-from tcpcam.record.health import MAX_TEXT_CHARS, cleanHealth
+from tcpcam.record.health import cleanHealth, printable
 
 if TYPE_CHECKING:
     from tcpcam.client import FetchSummary, TCPCamClientFactory
@@ -53,6 +53,8 @@ RING_BYTES = 32 * 1024 * 1024
 KEY_REASONS = ("wrong-key", "throttled")
 #: Device facts of the hello kept (each cut to :data:`~tcpcam.record.health.MAX_TEXT_CHARS` characters).
 DEVICE_FACTS = ("name", "firmware", "sensor")
+#: Characters of a disconnection's reason kept (a protocol 2 camera gives its own words).
+MAX_REASON_CHARS = 300
 
 
 @implementer(ILogObserver)
@@ -332,7 +334,7 @@ class CameraRecorder(Service):
         if not self.running:
             reason = "the recorder stopped"
         elif isinstance(result, Failure):
-            reason = result.getErrorMessage() or result.type.__name__
+            reason = printable(result.getErrorMessage() or result.type.__name__, MAX_REASON_CHARS)
         else:
             reason = "the camera closed the stream"
         kind = reason
@@ -377,7 +379,7 @@ class CameraRecorder(Service):
         self._legacyConfirmed = False
         device = connection.hello.get("device")
         device = device if isinstance(device, dict) else {}
-        self.device = {fact: str(device[fact])[:MAX_TEXT_CHARS] for fact in DEVICE_FACTS if fact in device}
+        self.device = {fact: printable(str(device[fact])) for fact in DEVICE_FACTS if fact in device}
         self.cameraSettings = cleanHealth(connection.settings)
         if connection.health:
             self.healthReceived(connection.health)

@@ -31,6 +31,7 @@ from zope.interface import implementer
 from tcpcam.client.camera import Camera2Protocol, CameraFrame
 from tcpcam.core.client_role2 import ProtocolMemory
 from tcpcam.core.errors import LegacyServer
+from tcpcam.record.health import printable
 
 
 class Link2Listener(Protocol):
@@ -154,7 +155,7 @@ class CameraLinkFactory:
         timer = self.clock.callLater(wait, settle, "no answer in %g s" % wait)
         asked = connection.request("set", settings=settings)
         asked.addCallbacks(lambda result: settle(None),
-                           lambda failure: settle(failure.getErrorMessage()[:MAX_ERROR_CHARS]))
+                           lambda failure: settle(printable(failure.getErrorMessage(), MAX_ERROR_CHARS)))
 
     def _stream(self, connection: Camera2Protocol) -> None:
         if connection.role.ready:

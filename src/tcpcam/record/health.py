@@ -1,5 +1,8 @@
 """A protocol 2 camera's health figures, kept bounded, and the ones exported as Prometheus gauges.
 
+Also :func:`printable`, for any text the camera sends that ends up in a log
+line, ``events.jsonl`` or ``/status.json``.
+
 The camera sends its health every few seconds (free heap, largest free
 block, uptime, reset cause, WiFi signal, capture errors, clients...; see
 docs/protocol.md). It is the camera's word, so :func:`cleanHealth` keeps at
@@ -53,8 +56,13 @@ def cleanHealth(facts: object) -> dict[str, Any]:
         elif isinstance(value, float):
             kept[name] = value if math.isfinite(value) else None
         elif isinstance(value, str):
-            kept[name] = value[:MAX_TEXT_CHARS]
+            kept[name] = printable(value)
     return kept
+
+
+def printable(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """The camera's ``text`` fit for one log line: control characters as ``?``, at most ``limit`` characters."""
+    return "".join(char if char.isprintable() else "?" for char in text[:limit])
 
 
 def numeric(value: object) -> float | None:
