@@ -73,7 +73,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 OPTIONS = OptionTable((
     Option("pin", limits.DEFAULT_PIN, "pin", 1, limits.MAX_TOKEN_BYTES, "PIN of the cameras", short="p"),
     Option("key", "", "text", 0, MAX_KEY_TEXT, "device key of the cameras for protocol 2, as tcpcam firmware config"
-           " shows it (empty: the legacy protocol and the PIN); prefer key_file, as others can read a command line"),
+           " takes it (empty: the legacy protocol and the PIN); prefer key_file, as others can read a command line"),
     Option("key_file", "", "text", 0, 4096, "file holding the device key of the cameras (protocol 2)"),
     Option("out", DEFAULT_OUT, "text", 1, 4096, "folder to record into", short="o"),
     Option("format", DEFAULT_FORMAT, "choice", choices=FORMATS,
@@ -140,9 +140,9 @@ MASK_KEY = "motion_mask"
 #: The camera table key for camera settings (a table checked by :data:`tcpcam.core.camera_settings.SETTINGS`).
 SETTINGS_KEY = "settings"
 #: What a bad key is told, without the key itself.
-KEY_RULE = ("expected the device key as tcpcam firmware config shows it (base32 letters A-Z and 2-7, dashes"
-            " allowed; %d letters for %d bits, at least %d bits)" % ((KEY_BYTES * 8 + 4) // 5, KEY_BYTES * 8,
-                                                                       MIN_KEY_BYTES * 8))
+KEY_RULE = ("expected the device key as tcpcam firmware config and tcpcam serve take it (base32 letters A-Z"
+            " and 2-7, dashes allowed; %d letters for %d bits, at least %d bits)"
+            % ((KEY_BYTES * 8 + 4) // 5, KEY_BYTES * 8, MIN_KEY_BYTES * 8))
 
 
 class ConfigError(ValueError):
