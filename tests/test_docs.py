@@ -29,7 +29,9 @@ takes fails the test, so nothing is skipped silently:
     the tests it names are this very suite, run by tox.
 ``get``
     ``tcpcam get HOST PORT PIN CMD ...``: HOST and PORT are rewritten to a
-    local ``tcpcam serve --pin PIN`` on a free loopback port. N > 0 runs to
+    local ``tcpcam serve --pin PIN --key KEY`` on a free loopback port (one
+    random device key for the whole document; a ``--key`` shown is
+    rewritten to it). N > 0 runs to
     its end (exit status 0, the output written); a stream (N <= 0) runs until
     its first file, then gets SIGINT (exit status 130).
 ``server``
@@ -40,9 +42,10 @@ takes fails the test, so nothing is skipped silently:
     (``twistd``) and must stop cleanly within a bound.
 ``recorder``
     ``twistd -n tcpcam-record``, ``tcpcam record``: camera endpoints are
-    rewritten to a local ``tcpcam serve`` with the camera's PIN, ``--web`` to
-    a free loopback port; it runs until a picture is recorded, then is stopped
-    as above.
+    rewritten to a local ``tcpcam serve`` with the camera's PIN, keys and key
+    files to the document's key (then the recorder must say the camera
+    speaks protocol 2), ``--web`` to a free loopback port; it runs until a
+    picture is recorded, then is stopped as above.
 ``dry-run``
     ``tcpcam firmware flash`` and ``deploy`` need a board: they run with
     ``--dry-run`` (added when absent) and must print the esptool or mpremote
@@ -74,6 +77,7 @@ Python, TOML, JSON, INI and text blocks are examples, not commands. A
 """
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -90,6 +94,7 @@ from install_support import PIP_ENV, buildable, copyProject, seeThisEnvironment
 from tcpcam.cli import get as get_command
 from tcpcam.common.jpeg import jpegProblem
 from tcpcam.core import device_config
+from tcpcam.core.mac import KEY_BYTES, key_text
 
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = ["README.md"] + sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md"))
@@ -290,6 +295,11 @@ class DocumentRun:
         self.venv = None
         self.servers = {}
         self.kinds = []
+        # The cameras' device key: every local server speaks protocol 2 with it (and legacy with the PIN).
+        self.key = key_text(os.urandom(KEY_BYTES))
+        self.keyFile = self.work / "camera.key"
+        self.keyFile.write_text(self.key + "\n")
+        self.keyFile.chmod(0o600)
 
     # The pieces every kind uses.
 
@@ -298,7 +308,8 @@ class DocumentRun:
         if pin not in self.servers:
             port = freePort()
             child = Child([os.path.join(self.bin, "tcpcam"), "serve", "--listen", "tcp:%d:interface=127.0.0.1" % port,
-                           "--pin", pin, "--interval-ms", "50"], str(self.work), self.env, signal.SIGINT)
+                           "--pin", pin, "--key", self.key, "--interval-ms", "50"], str(self.work), self.env,
+                          signal.SIGINT)
             self.servers[pin] = (port, child)
             assert fetchOne(port, pin, time.monotonic() + WAIT, child.process) is not None, child.text()
         return self.servers[pin][0]
@@ -406,6 +417,8 @@ class DocumentRun:
         host = words.index(args.host, 2)
         port = words.index(str(args.port), host + 1)
         words[host], words[port] = "127.0.0.1", str(self.server(args.pin))
+        if "--key" in words:
+            words = withOption(words, "--key", self.key)
         outputs = [self.work / args.fname] if args.fname else []
         if redirect < len(words):
             outputs.append(self.work / words[redirect + 1])
@@ -451,6 +464,11 @@ class DocumentRun:
         if config is not None:
             self.writeCameras(self.work / config)
         words = [self.rewriteCamera(word, optionValue(words, "--pin", "1235")) for word in words]
+        keyed = config is not None or "--key" in words or "--key-file" in words
+        if "--key-file" in words:
+            words = withOption(words, "--key-file", str(self.keyFile))
+        if "--key" in words:
+            words = withOption(words, "--key", self.key)
         words = self.twistdWords(withOption(words, "--web", "tcp:%d:interface=127.0.0.1" % freePort()))
         out = self.work / optionValue(words, "--out", "recordings")
         before = self.recorded(out)
@@ -461,6 +479,7 @@ class DocumentRun:
         assert status in ((0, -signal.SIGTERM) if twistd else (0,)), (status, child.text())
         text = child.text()
         assert "recording " in text and "Endpoint object at" not in text, text
+        assert not keyed or "speaks protocol 2" in text, text
 
     @staticmethod
     def recorded(out):
@@ -491,6 +510,10 @@ class DocumentRun:
                 line = 'web = "tcp:%d:interface=127.0.0.1"' % freePort()
             elif line.startswith("pin =") and camera:
                 pin = shlex.split(line.split("=", 1)[1], comments=True)[0]
+            elif line.startswith("key_file ="):
+                line = "key_file = %s" % json.dumps(str(self.keyFile))
+            elif line.startswith("key ="):
+                line = "key = %s" % json.dumps(self.key)
             if camera or line.startswith("[cameras."):
                 camera.append(line)
             elif line != "[end]":

@@ -99,6 +99,8 @@ class Camera2Protocol(protocol.Protocol):
         #: Called with each new health dict, and each new settings dict.
         self.onHealth: Callable[[dict], Any] | None = None
         self.onSettings: Callable[[dict], Any] | None = None
+        #: Called with the reason word and text the camera gives before it closes (None: they are logged).
+        self.onClosing: Callable[[str, str], Any] | None = None
         self.hello: dict = {}
         self._results: dict[int, defer.Deferred[Result]] = {}
         self._snapshots: list[defer.Deferred[bytes]] = []
@@ -237,6 +239,9 @@ class Camera2Protocol(protocol.Protocol):
         elif isinstance(item, Frame):
             self._frame(item)
         elif isinstance(item, Closing):
+            if self.onClosing is not None:
+                self.onClosing(item.reason, item.text)
+                return
             log.info("the camera closes the connection: {text}", text=item.text or item.reason)
 
     def _frame(self, frame: Frame) -> None:

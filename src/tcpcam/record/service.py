@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from tcpcam.core.client_role2 import ProtocolMemory
+from tcpcam.core.mac import KEY_BYTES
 from tcpcam.record.camera import CameraRecorder, FactoryMaker, defaultFactoryMaker
 from tcpcam.record.endpoints import LaterEndpoint
 from tcpcam.record.eventlog import EventLog
@@ -36,11 +39,18 @@ class RecorderService(MultiService):
     The disk writer starts first; stopping stops the cameras, the simulated
     camera and the live view, then lets the writer write what is queued and
     close every store.
+
+    ``memory`` remembers which endpoints speak only the legacy protocol, for
+    every camera of the recorder (a new one by default). The built-in
+    simulated camera gets a random device key, made here and kept in memory
+    only, so the default recorder speaks protocol 2 with it.
     """
 
-    def __init__(self, config: RecorderConfig, reactor: Any, factoryMaker: FactoryMaker = defaultFactoryMaker) -> None:
+    def __init__(self, config: RecorderConfig, reactor: Any, factoryMaker: FactoryMaker = defaultFactoryMaker,
+                 memory: ProtocolMemory | None = None) -> None:
         MultiService.__init__(self)
         self.config = config
+        self.memory = ProtocolMemory() if memory is None else memory
         self.cameras: dict[str, CameraRecorder] = {}
         self.simulated: SimulatedCamera | None = None
         self.web: WebService | None = None
@@ -59,7 +69,8 @@ class RecorderService(MultiService):
         for camera in config.cameras:
             if camera.simulated:
                 endpoint = LaterEndpoint("the built-in simulated camera")
-                self.simulated = SimulatedCamera(reactor, camera.pin, endpoint)
+                camera = dataclasses.replace(camera, key=os.urandom(KEY_BYTES))
+                self.simulated = SimulatedCamera(reactor, camera.pin, endpoint, camera.key)
                 self.simulated.setServiceParent(self)
             else:
                 endpoint = clientFromString(reactor, camera.endpoint)
@@ -70,7 +81,7 @@ class RecorderService(MultiService):
             recorder = CameraRecorder(
                 camera, endpoint, sink, reactor,
                 backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
-                factoryMaker=factoryMaker, motion=self.motion,
+                factoryMaker=factoryMaker, motion=self.motion, memory=self.memory,
             )
             recorder.setServiceParent(self)
             self.cameras[camera.name] = recorder

@@ -253,12 +253,20 @@ class TCPCamServerFactory(Factory):
         self._reschedule()
 
     def health(self) -> dict[str, Any]:
-        """The figures a protocol 2 health message carries, as far as a computer has them."""
+        """The figures a protocol 2 health message carries, as far as a computer has them.
+
+        A source with a ``health()`` method adds its own figures (as the
+        firmware's camera does), over these.
+        """
         status = self.role.status()
-        return {"uptime_s": (self.now() - self._started) // 1000, "clients": status["clients"],
-                "streaming": status["streaming"], "frames": status["frames_captured"],
-                "capture_errors": status["capture_failures"], "reset_cause": "none", "clock_synced": True,
-                "free_heap": None, "largest_free_block": None, "wifi_rssi": None}
+        figures = {"uptime_s": (self.now() - self._started) // 1000, "clients": status["clients"],
+                   "streaming": status["streaming"], "frames": status["frames_captured"],
+                   "capture_errors": status["capture_failures"], "reset_cause": "none", "clock_synced": True,
+                   "free_heap": None, "largest_free_block": None, "wifi_rssi": None}
+        facts = getattr(self.source, "health", None)
+        if callable(facts):
+            figures.update(facts())
+        return figures
 
     def _applySettings(self, action: ApplySettings) -> list[Any]:
         apply = getattr(self.source, "applySettings", None)

@@ -44,7 +44,7 @@
     var view = tcpcam.describe(camera);
     tcpcam.showState(this.picture, view);
     tcpcam.setBadge(this.badge, view);
-    this.meta.textContent = view.kind === "live" ? view.detail
+    this.meta.textContent = view.kind === "live" ? [view.detail, tcpcam.healthText(camera)].filter(Boolean).join(" · ")
       : camera.last_frame_age === null ? "" : "last frame " + tcpcam.ago(camera.last_frame_age);
     this.hasFrame = view.hasFrame;
     tcpcam.enable(this.snapshot, view.hasFrame);
