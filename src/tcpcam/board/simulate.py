@@ -1,9 +1,13 @@
-"""Run the board bundle under the unix MicroPython, with a stand-in camera.
+"""Run the board bundle under the unix MicroPython, with a stand-in camera and watchdog.
 
-The bundle runs unchanged; only the hardware is simulated: the ``camera``
-module comes from the firmware's ``simulator/`` folder (never part of the
-bundle), copied beside the bundle, and the unix port has no ``network``
-module, so the firmware skips WiFi.
+The bundle runs unchanged; only the hardware is simulated, by the
+firmware's ``simulator/`` folder (never part of the bundle), copied beside
+the bundle: the ``camera`` module of one of the two drivers (lemariva's in
+``simulator/``, cnadler86's in ``simulator/camera_api/``; both are
+imported as ``camera``, so ``MICROPYPATH`` holds the chosen one's folder
+first), and ``machine.py``, which adds the ESP32's ``WDT`` and
+``reset_cause()`` to the unix port's ``machine``. The unix port has no
+``network`` module, so the firmware skips WiFi.
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ from tcpcam.board.bundle import BundleError, firmware_files, write_bundle
 
 #: Environment variable naming the stand-in camera's folder of JPEGs.
 CAMERA_DIR_VARIABLE = "TCPCAM_CAMERA_DIR"
-#: The stand-in driver modules, in the firmware's simulator folder.
-SIMULATOR_MODULES = ("camera.py",)
+#: Environment variable naming the file that keeps the stand-in's reset cause across "resets".
+RESET_CAUSE_VARIABLE = "TCPCAM_RESET_CAUSE_FILE"
+#: The stand-in modules, in the firmware's simulator folder.
+SIMULATOR_MODULES = ("camera.py", "machine.py", "camera_api/camera.py")
+#: Camera driver name -> the simulator folder (under ``simulator/``) whose ``camera`` module plays it.
+DRIVERS = {"lemariva": "", "cnadler86": "camera_api"}
+#: The driver simulated unless told otherwise.
+DEFAULT_DRIVER = "lemariva"
 
 
 def find_micropython() -> str:
@@ -46,17 +56,33 @@ def prepare(workdir: str | Path, config: dict[str, Any], mpy: bool = False) -> P
     simulator = workdir / "simulator"
     simulator.mkdir(parents=True, exist_ok=True)
     for name in SIMULATOR_MODULES:
-        (simulator / name).write_bytes((firmware_files() / "simulator" / name).read_bytes())
+        target = simulator / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = firmware_files() / "simulator"
+        for part in name.split("/"):
+            source = source / part
+        target.write_bytes(source.read_bytes())
     return device
 
 
 def command(device: str | Path, frames_dir: str | Path | None = None, micropython: str | None = None,
-            environ: Mapping[str, str] | None = None, heapsize: str | None = None
-            ) -> tuple[list[str], dict[str, str], str]:
-    """``(argv, env, cwd)`` that run the bundle in ``device`` (made by :func:`prepare`) under the unix port."""
+            environ: Mapping[str, str] | None = None, heapsize: str | None = None,
+            driver: str = DEFAULT_DRIVER) -> tuple[list[str], dict[str, str], str]:
+    """``(argv, env, cwd)`` that run the bundle in ``device`` (made by :func:`prepare`) under the unix port.
+
+    ``driver`` (a key of :data:`DRIVERS`) chooses the stand-in camera driver;
+    ``heapsize`` (``-X heapsize=``, e.g. ``"256k"``) limits the heap as a board's.
+    """
+    if driver not in DRIVERS:
+        raise BundleError("unknown camera driver %r: one of %s" % (driver, ", ".join(DRIVERS)))
     device = Path(device)
     env = dict(os.environ if environ is None else environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(device / "lib"), str(device.parent / "simulator"), ".frozen"])
+    simulator = device.parent / "simulator"
+    folders = [str(device / "lib")]
+    if DRIVERS[driver]:
+        folders.append(str(simulator / DRIVERS[driver]))
+    folders += [str(simulator), ".frozen"]
+    env["MICROPYPATH"] = os.pathsep.join(folders)
     if frames_dir is not None:
         env[CAMERA_DIR_VARIABLE] = str(Path(frames_dir).resolve())
     else:
