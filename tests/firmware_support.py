@@ -104,6 +104,26 @@ class Console:
                 continue
 
 
+    def wait_count(self, needle, count, timeout=WAIT):
+        """Wait until ``count`` lines (already printed or still to come) contain ``needle``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain()
+            if sum(needle in line for line in self.lines) >= count:
+                return
+            if self.ended:
+                raise AssertionError("%s exited with %d of %d %r lines" % (
+                    self.name, sum(needle in line for line in self.lines), count, needle))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("only %d of %d lines with %r in:\n%s" % (
+                    sum(needle in line for line in self.lines), count, needle, "\n".join(self.lines)))
+            try:
+                self._take(self._queue.get(timeout=min(remaining, 0.5)))
+            except queue.Empty:
+                continue
+
+
 class Firmware:
     """One firmware process; its console lines are collected in :attr:`lines`."""
 

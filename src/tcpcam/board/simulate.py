@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tcpcam.board.bundle import BundleError, firmware_files, write_bundle
+from tcpcam.board.bundle import BundleError, compile_mpy, find_mpy_cross, firmware_files, write_bundle
 
 #: Environment variable naming the stand-in camera's folder of JPEGs.
 CAMERA_DIR_VARIABLE = "TCPCAM_CAMERA_DIR"
@@ -48,13 +48,19 @@ def find_micropython() -> str:
 def prepare(workdir: str | Path, config: dict[str, Any], mpy: bool = False) -> Path:
     """Write the bundle and ``config`` into ``workdir``/device and the stand-ins into ``workdir``/simulator.
 
+    With ``mpy`` the stand-ins are compiled to ``.mpy`` too (a real driver
+    is C and costs the heap nothing; a stand-in compiled at import would
+    add the compiler's transient memory to every heap figure).
     Returns the device folder.
     """
     workdir = Path(workdir)
     device = workdir / "device"
     write_bundle(device, mpy=mpy, config_text=json.dumps(config, indent=2) + "\n", replace=True)
     simulator = workdir / "simulator"
-    simulator.mkdir(parents=True, exist_ok=True)
+    if simulator.exists():
+        shutil.rmtree(simulator)
+    simulator.mkdir(parents=True)
+    mpy_cross = find_mpy_cross() if mpy else None
     for name in SIMULATOR_MODULES:
         target = simulator / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +68,9 @@ def prepare(workdir: str | Path, config: dict[str, Any], mpy: bool = False) -> P
         for part in name.split("/"):
             source = source / part
         target.write_bytes(source.read_bytes())
+        if mpy:
+            compile_mpy(target, target.with_suffix(".mpy"), "simulator/" + name, mpy_cross)
+            target.unlink()
     return device
 
 
