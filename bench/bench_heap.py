@@ -21,7 +21,7 @@ The .mpy bundle is measured unless ``--py`` is given: importing ``.py``
 modules compiles them on the board, and the compiler's transient memory
 decides the smallest heap then.
 
-Run: ``python bench/bench_heap.py`` (about eight minutes; loopback only).
+Run: ``python bench/bench_heap.py`` (about fifteen minutes; loopback only).
 """
 
 import argparse
@@ -139,6 +139,27 @@ def smallest_heap(workdir, frame_dir, clients, frames, low, high, step, mpy, rep
     return high, best_lines
 
 
+def largest_frame(workdir, heap, clients, frames, mpy, repeat, step=1000, high=100_000):
+    """Bisect the largest frame size that passes at heap ``heap`` with ``clients``; None when ``step`` fails."""
+    def passes(size):
+        frame_dir = Path(workdir) / ("largest%d" % size)
+        write_jpegs(frame_dir, 2, size)
+        return trials(Path(workdir) / ("fw-largest-%d" % size), frame_dir, heap, clients, frames, mpy, repeat)[0]
+
+    low = step
+    if not passes(low):
+        return None
+    while high - low > step:
+        middle = (low + high) // 2 // step * step
+        if middle <= low:
+            break
+        if passes(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 def baseline(workdir, mpy):
     """``(firmware modules, stand-ins)``: bytes each holds after ``gc.collect()``, before any frame.
 
@@ -162,6 +183,10 @@ def main():
     parser.add_argument("--py", action="store_true", help="run the .py bundle (default: the .mpy bundle, as deployed"
                                                           " with --mpy: no compiler in the heap at import)")
     parser.add_argument("--repeat", type=int, default=3, help="trials in a row a heap must pass (default: %(default)s)")
+    parser.add_argument("--board-heap", default="110wk",
+                        help="heap of a board without PSRAM, for the largest frame that fits (default: %(default)s:"
+                             " 110 KiB of 32-bit words, which lets every object but the frame's bytes count at its"
+                             " 32-bit size, so the frame found is an upper bound for a board)")
     args = parser.parse_args()
     mpy = not args.py
     cases = [tuple(int(part) for part in case.split("x")) for case in args.cases.split(",")]
@@ -192,6 +217,10 @@ def main():
                      / sum((s - mean_size) ** 2 for s in sizes))
             print("1 client: smallest heap = %.0f + %.2f x frame bytes (least squares over %d sizes)"
                   % (mean_heap - slope * mean_size, slope, len(ones)))
+        for clients in (1, 8):
+            size = largest_frame(Path(workdir) / "largest", args.board_heap, clients, args.frames, mpy, args.repeat)
+            print("heap %s, %d client(s): largest frame that passes: %s bytes"
+                  % (args.board_heap, clients, size if size else "none (not even 1000)"))
         big = [(clients, heap) for size, clients, heap in rows if size == 50000 and heap]
         if len(big) >= 2:
             (c0, h0), (c1, h1) = big[0], big[-1]

@@ -302,5 +302,5 @@ def test_the_firmware_reports_its_health(tmp_path):
             read_frames(sock, 12, until_closed=False)
             line = firmware.wait_for("health: {")
     health = ast.literal_eval(line.split("health: ", 1)[1])
-    assert health["clients"] == 1 and health["frames"] in (5, 10) and health["capture_errors"] == 0
+    assert health["clients"] == 1 and health["frames"] in (2, 7, 12) and health["capture_errors"] == 0
     assert health["reset_cause"] == "PWRON_RESET" and health["clock_synced"] is True

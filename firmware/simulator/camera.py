@@ -199,9 +199,12 @@ def capture(*args):
     files = state["files"]
     if not files:
         return False
+    path = files[(number - 1) % len(files)]
     try:
-        with open(files[(number - 1) % len(files)], "rb") as handle:
-            return handle.read()
+        # One allocation of exactly the frame's size, as the driver's copy of its frame buffer.
+        size = _os.stat(path)[6]
+        with open(path, "rb") as handle:
+            return handle.read(size)
     except OSError:
         return False
 
