@@ -2,7 +2,7 @@
 
 The heap is limited the way a board limits it (``micropython -X
 heapsize=``); the figure is the 8-client minimum that ``bench/bench_heap.py``
-found, with a quarter more for a loaded CI machine. The heap must stay flat:
+found, with a third more for a loaded CI machine. The heap must stay flat:
 the floor of the live heap after ``gc.collect()`` (the firmware's
 ``stats:`` lines; the floor is when no client still holds an older frame)
 must not creep up over the run.
@@ -19,7 +19,7 @@ pytestmark = needs_micropython
 
 #: A VGA JPEG at quality 85 is about this big.
 VGA_FRAME = 50_000
-#: bench/bench_heap.py's smallest heap for 8 clients of 50 KB frames (.mpy bundle, 604 KiB), plus a third.
+#: bench/bench_heap.py's smallest heap for 8 clients of 50 KB frames (.mpy bundle: 580 KiB), plus a third.
 HEAP = "800k"
 #: Frames each client takes in the run (a few seconds: thousands of frames from the camera).
 FRAMES_PER_CLIENT = 600
