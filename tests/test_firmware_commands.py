@@ -20,7 +20,9 @@ from firmware_support import (
     write_jpegs,
 )
 
+from tcpcam.board import bundle as firmware_bundle
 from tcpcam.board import flash as firmware_flash
+from tcpcam.board import simulate as firmware_simulate
 from tcpcam.cli import firmware
 from tcpcam.core import device_config
 from tcpcam.core.mac import KEY_BYTES, key_text, parse_key
@@ -270,3 +272,99 @@ def test_simulate_serves_a_folder_and_stops_on_sigterm(tmp_path):
                 process.kill()
                 process.wait(WAIT)
     assert status == 0
+
+
+#: The first four bytes of a bytecode-only .mpy: "M", the .mpy version, flags (0: no native code),
+#: small-int bits. Every 6.x sub-version writes the same bytes for bytecode-only files.
+MPY6_HEADER = b"M\x06\x00\x1f"
+
+
+@pytest.mark.parametrize(("target", "compiler"), [
+    ("1.19", "emitting mpy v6"), ("1.20.0", "emitting mpy v6.1"), ("1.21", "emitting mpy v6.1"),
+    ("v1.22.2", "emitting mpy v6.2"), ("1.23", "emitting mpy v6.3"), ("1.28.0", "emitting mpy v6.3"),
+])
+def test_bundle_mpy_for_an_older_board_image(tmp_path, capsys, target, compiler):
+    destination = tmp_path / "bundle"
+    assert tcpcam_firmware("bundle", destination, "--mpy-for", target) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("compiled for MicroPython %s with MicroPython v" % target)
+    assert out[-2].endswith(compiler)
+    assert tree(destination) == expected_tree(".mpy")
+    for path in destination.rglob("*.mpy"):
+        assert path.read_bytes()[:4] == MPY6_HEADER, path
+    assert firmware_bundle.mpy_version_for(target) == compiler.rsplit(" v", 1)[1]
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("1.18", "cannot compile .mpy files for MicroPython 1.18 (mpy 5)"),
+    ("1.11", "MicroPython 1.11 is too old"),
+    ("one", "bad MicroPython version 'one'"),
+    ("1.21b", "bad MicroPython version '1.21b'"),
+])
+def test_bundle_mpy_for_refuses_what_it_cannot_target(tmp_path, capsys, target, message):
+    assert tcpcam_firmware("bundle", tmp_path / "bundle", "--mpy-for", target) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0]
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_mpy_versions_of_the_releases():
+    table = {"1.19.1": "6", "1.20": "6.1", "1.21.0": "6.1", "1.22": "6.2", "1.23.0": "6.3", "1.27": "6.3",
+             "1.12": "5", "1.18": "5"}
+    assert {version: firmware_bundle.mpy_version_for(version) for version in table} == table
+
+
+@needs_micropython
+@pytest.mark.parametrize("target", ["1.19", "1.21"])
+def test_an_older_target_bundle_runs_on_a_newer_micropython(tmp_path, target):
+    # Bytecode-only .mpy files of every 6.x version load on every MicroPython from 1.19 on.
+    destination = tmp_path / "bundle"
+    config = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", config, "--source", "hello", "--bind", "127.0.0.1",
+                           "--port", free_port(), "--watchdog-ms", "0") == 0
+    assert tcpcam_firmware("bundle", destination, "--mpy-for", target, "--config", config) == 0
+    argv, env, cwd = firmware_simulate.command(destination)
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        console = Console(process, "firmware")
+        line = console.wait_for(("listening", "cannot listen", "Error"))
+        assert "listening" in line
+        port = int(line.rsplit(":", 1)[1].split(",")[0])
+        assert fetch_raw(port, [b"1235\n2\n"]) == [b"Hello World"] * 2
+    finally:
+        process.kill()
+        process.wait(WAIT)
+
+
+def test_deploy_mpy_for_builds_for_the_board(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    assert tcpcam_firmware("config", "--file", config) == 0
+    capsys.readouterr()
+    assert tcpcam_firmware("deploy", "--port", "COM3", "--config", config, "--mpy-for", "1.21", "--dry-run") == 0
+    assert tcpcam_firmware("deploy", "--port", "COM3", "--config", config, "--mpy-for", "1.18", "--dry-run") == 2
+    assert "cannot compile .mpy files for MicroPython 1.18" in capsys.readouterr().err
+
+
+@needs_micropython
+def test_simulate_with_the_camera_api_driver_and_a_small_heap(tmp_path):
+    frames = write_jpegs(tmp_path / "frames", 2, 2000)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tcpcam.cli.firmware", "simulate", "--port", str(port), "--driver", "cnadler86",
+         "--heapsize", "512k", "--frames", str(tmp_path / "frames"), "--interval-ms", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        console = Console(process, "simulate")
+        started = console.wait_for("camera: started")
+        assert "cnadler86 micropython-camera-API, 1 frame buffer in PSRAM, grab when empty" in started
+        assert "listening on 127.0.0.1:%d" % port in console.wait_for(("listening", "cannot listen"))
+        received = fetch_raw(port, [b"1235", b"4"])
+        assert len(received) == 4 and set(received) <= set(frames)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(WAIT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(WAIT)

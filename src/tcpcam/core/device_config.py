@@ -20,11 +20,16 @@ from tcpcam.core.limits import (
     KEEPALIVE_IDLE_S,
     KEEPALIVE_INTERVAL_S,
     MAX_CLIENTS,
+    MAX_FRAME_BUFFERS,
     MAX_INTERVAL_MS,
     MAX_TOKEN_BYTES,
+    MAX_WATCHDOG_TIMEOUT_MS,
+    MIN_WATCHDOG_TIMEOUT_MS,
+    NTP_HOST,
     PENDING_PER_ADDRESS,
     PIN_FAILURES,
     SEND_TIMEOUT_MS,
+    WATCHDOG_TIMEOUT_MS,
 )
 from tcpcam.core.options import Option, OptionTable, show_value
 
@@ -74,6 +79,11 @@ SCHEMA = OptionTable((
     Option("wifi_retry_max_ms", 30000, "int", 10, 600000, "longest pause between join attempts", unit="ms"),
     Option("camera_retry_ms", 2000, "int", 10, 600000, "pause before the camera is started again", unit="ms"),
     Option("stats_every", 0, "int", 1, 1000000, "log frame and heap figures every N frames", zero=True),
+    Option("frame_buffers", 0, "int", 1, MAX_FRAME_BUFFERS,
+           "camera frame buffers (0: two where the board has PSRAM, else one)", zero=True),
+    Option("watchdog_ms", WATCHDOG_TIMEOUT_MS, "int", MIN_WATCHDOG_TIMEOUT_MS, MAX_WATCHDOG_TIMEOUT_MS,
+           "hardware watchdog timeout (0: no watchdog)", zero=True, unit="ms"),
+    Option("ntp_host", NTP_HOST, "text", 0, 64, "NTP server that sets the clock (empty: do not set it)"),
 ))
 
 
