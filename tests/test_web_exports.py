@@ -1,0 +1,210 @@
+"""Export from the page over real HTTP: jobs, progress, the download (decoded with PyAV), cancel, the bounds.
+
+The files are checked by decoding them with PyAV here; the browser test
+(``tox -e browser``) checks one exported from the page with Debian's ffprobe.
+"""
+
+import json
+import os
+import time
+
+import pytest
+import pytest_twisted
+from record_support import realJpeg, waitFor
+from test_web_footage import T0, event, silentRecorder, writeFootage
+from twisted.internet import defer, reactor, task
+from web_support import get, header, request, stop
+
+from tcpcam.record.web import exports
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using readBody:DeprecationWarning")
+
+FORM = {b"content-type": b"application/x-www-form-urlencoded"}
+
+
+def colourFrames(count, size=(160, 120)):
+    """Real JPEGs, each a different colour."""
+    return [realJpeg(color=((i * 7) % 256, 255 - (i * 5) % 256, (i * 3) % 256), size=size) for i in range(count)]
+
+
+def post(url, fields, headers=None):
+    body = "&".join("%s=%s" % item for item in fields.items()).encode()
+    return request(url, method=b"POST", headers={**FORM, **(headers or {})}, body=body)
+
+
+@defer.inlineCallbacks
+def finished(url, job, timeout=60):
+    """Poll the job until it ends; its last JSON."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response, body = yield get(url + job["status"])
+        assert response.code == 200, body
+        state = json.loads(body)
+        if state["state"] not in ("new", "running"):
+            return state
+        assert time.monotonic() < deadline, "the export did not end: %r" % state
+        yield task.deferLater(reactor, 0.05, lambda: None)
+
+
+def decodedFrames(path):
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [int(round(frame.pts * stream.time_base * 1000)) for frame in container.decode(stream)]
+
+
+def exportFiles(tmp_path):
+    folder = tmp_path / exports.EXPORTS_FOLDER
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+@pytest_twisted.inlineCallbacks
+def test_export_a_range_a_time_lapse_and_an_event(tmp_path):
+    times = [T0 + i * 0.1 for i in range(60)]
+    writeFootage(tmp_path / "cam", times, colourFrames(60), events=[event(2, 3)])
+    (tmp_path / exports.EXPORTS_FOLDER).mkdir()
+    (tmp_path / exports.EXPORTS_FOLDER / "left-by-an-earlier-run.mp4").write_bytes(b"old")
+    recorder, servers = yield silentRecorder(tmp_path)
+    url = recorder.web.url + "cam/"
+    try:
+        assert exportFiles(tmp_path) == []  # the start cleared what an earlier run left
+        response, body = yield post(url + "exports", {"from": "%.3f" % (T0 + 1), "to": "%.3f" % (T0 + 3)})
+        assert response.code == 202, body
+        job = json.loads(body)
+        assert (job["kind"], job["state"], job["download"]) == ("video", "new", None)
+        assert job["name"] == "cam_2024-05-06_10-00-01.mp4"
+        done = yield finished(url, job)
+        assert (done["state"], done["frames"], done["done"], done["total"], done["fraction"]) == (
+            "done", 20, 20, 20, 1.0)
+        assert done["duration"] == pytest.approx(2.0) and done["download"] == "exports/%s.mp4" % job["id"]
+        response, data = yield get(url + done["download"])
+        assert response.code == 200 and header(response, b"content-type") == b"video/mp4"
+        assert header(response, b"content-disposition") == b'attachment; filename="cam_2024-05-06_10-00-01.mp4"'
+        (tmp_path / "range.mp4").write_bytes(data)
+        assert decodedFrames(tmp_path / "range.mp4") == [round(t * 1000 - (T0 + 1) * 1000) for t in times[10:30]]
+        # A time-lapse: one frame every 0.5 s of recording, 10 frames a second.
+        response, body = yield post(url + "exports", {"from": "%.3f" % T0, "to": "%.3f" % (T0 + 6), "every": "0.5"})
+        lapse = yield finished(url, json.loads(body))
+        assert (lapse["kind"], lapse["frames"], lapse["every"], lapse["fps"]) == ("timelapse", 12, 0.5, 10.0)
+        assert lapse["name"] == "cam_2024-05-06_10-00-00_timelapse-0.5s.mp4"
+        _, data = yield get(url + lapse["download"])
+        (tmp_path / "lapse.mp4").write_bytes(data)
+        assert decodedFrames(tmp_path / "lapse.mp4") == [i * 100 for i in range(12)]
+        # An event: its clip, 0.5 s before and after.
+        response, body = yield get(url + "events.json?day=2024-05-06")
+        [found] = json.loads(body)["events"]
+        response, body = yield post(url + "exports", {"event": found["id"]})
+        clip = yield finished(url, json.loads(body))
+        assert (clip["event"], clip["frames"], clip["from"]) == (found["id"], 21, T0 + 1.5)
+        # The camera's jobs, newest first.
+        _, body = yield get(url + "exports")
+        listed = json.loads(body)
+        assert [item["id"] for item in listed["exports"]] == [clip["id"], lapse["id"], job["id"]]
+        assert listed["max_running"] == exports.MAX_RUNNING_EXPORTS
+        assert sorted(exportFiles(tmp_path)) == sorted(item["id"] + ".mp4" for item in listed["exports"])
+    finally:
+        yield stop(recorder, servers)
+    assert exportFiles(tmp_path) == []  # a stopped recorder leaves no export behind
+
+
+BAD_EXPORTS = [
+    ({"from": "%f" % (T0 + 3), "to": "%f" % T0}, 400, b"to must be after from"),
+    ({"from": "%f" % T0}, 400, b"give to"),
+    ({"from": "%f" % T0, "to": "%f" % (T0 + 40 * 86400)}, 400, b"at most 31 days"),
+    ({"from": "%f" % T0, "to": "%f" % (T0 + 1), "every": "0"}, 400, b"every must be a number from 0.1"),
+    ({"from": "%f" % T0, "to": "%f" % (T0 + 1), "every": "1", "fps": "500"}, 400, b"fps must be a number from 1"),
+    ({"event": "1", "from": "%f" % T0}, 400, b"either event or from and to"),
+    ({"event": "x"}, 400, b"event must be a whole number"),
+    ({"event": "999"}, 404, b"camera cam has no event 999"),
+    ({"from": "%f" % (T0 - 7200), "to": "%f" % (T0 - 3600)}, 404, b"no recorded frames of cam in that range"),
+]
+
+
+@pytest_twisted.inlineCallbacks
+def test_bad_exports_are_refused_with_one_line(tmp_path, monkeypatch):
+    writeFootage(tmp_path / "cam", [T0 + i * 0.1 for i in range(30)], colourFrames(30))
+    recorder, servers = yield silentRecorder(tmp_path)
+    url = recorder.web.url + "cam/"
+    try:
+        for fields, code, message in BAD_EXPORTS:
+            response, body = yield post(url + "exports", fields)
+            assert response.code == code and message in body and body.count(b"\n") == 1, (fields, body)
+        monkeypatch.setattr(exports, "MAX_PAGE_EXPORT_FRAMES", 5)
+        response, body = yield post(url + "exports", {"from": "%f" % T0, "to": "%f" % (T0 + 3)})
+        assert response.code == 413 and b"that range holds 30 frames" in body
+        # A form from another site (with the login off, the Origin check is what stops it).
+        response, body = yield post(url + "exports", {"from": "%f" % T0, "to": "%f" % (T0 + 1)},
+                                    headers={b"origin": b"http://evil.example"})
+        assert response.code == 403
+        # The recorder is below its free-space floor: no export.
+        monkeypatch.setattr(recorder.web.exports, "lowOnSpace", lambda: True)
+        response, body = yield post(url + "exports", {"from": "%f" % T0, "to": "%f" % (T0 + 1)})
+        assert response.code == 507 and b"free-space floor" in body
+        assert recorder.web.exports.jobs == {} and exportFiles(tmp_path) == []
+        for missing in ("exports/0123456789abcdef.json", "exports/0123456789abcdef.mp4", "exports/x/y"):
+            response, body = yield get(url + missing)
+            assert response.code == 404, missing
+    finally:
+        yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_running_exports_are_bounded_and_can_be_cancelled(tmp_path):
+    count = 2000  # long enough to be running when the next requests come
+    writeFootage(tmp_path / "cam", [T0 + i * 0.1 for i in range(count)], colourFrames(count, (320, 240)))
+    recorder, servers = yield silentRecorder(tmp_path)
+    url = recorder.web.url + "cam/"
+    everything = {"from": "%f" % T0, "to": "%f" % (T0 + count)}
+    try:
+        jobs = []
+        for _ in range(exports.MAX_RUNNING_EXPORTS):
+            response, body = yield post(url + "exports", everything)
+            assert response.code == 202
+            jobs.append(json.loads(body))
+        response, body = yield post(url + "exports", everything)
+        assert response.code == 429 and b"at most %d at once" % exports.MAX_RUNNING_EXPORTS in body
+        assert header(response, b"retry-after") == b"5"
+        response, body = yield get(url + jobs[0]["status"].replace(".json", ".mp4"))
+        assert response.code == 409 and b"is not done" in body
+        for job in jobs:
+            response, body = yield request(url + job["cancel"], method=b"POST")
+            assert response.code == 200 and json.loads(body)["state"] in ("new", "running", "cancelled")
+        for job in jobs:
+            state = yield finished(url, job)
+            assert state["state"] == "cancelled" and state["download"] is None
+        assert exportFiles(tmp_path) == []  # neither the file nor its temporary was left
+        # Room again for a new one.
+        response, body = yield post(url + "exports", {"from": "%f" % T0, "to": "%f" % (T0 + 1)})
+        assert response.code == 202
+        assert (yield finished(url, json.loads(body)))["state"] == "done"
+    finally:
+        yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_exports_are_forgotten_after_a_while_and_beyond_a_count(tmp_path):
+    writeFootage(tmp_path / "cam", [T0 + i * 0.1 for i in range(30)], colourFrames(30))
+    recorder, servers = yield silentRecorder(tmp_path)
+    url = recorder.web.url + "cam/"
+    manager = recorder.web.exports
+    manager.maxKept = 2
+    try:
+        made = []
+        for i in range(3):
+            response, body = yield post(url + "exports", {"from": "%f" % (T0 + i), "to": "%f" % (T0 + i + 1)})
+            made.append((yield finished(url, json.loads(body))))
+        # Beyond the count, the oldest that ended goes first, with its file.
+        assert sorted(manager.jobs) == sorted(job["id"] for job in made[1:])
+        response, _ = yield get(url + made[0]["status"])
+        assert response.code == 404
+        yield waitFor(lambda: len(exportFiles(tmp_path)) == 2, what="the oldest file to be removed")
+        # After the keep time, the rest.
+        manager.keepSeconds = 0
+        manager.cleanup()
+        assert manager.jobs == {}
+        yield waitFor(lambda: exportFiles(tmp_path) == [], what="the files to be removed")
+        response, body = yield get(url + made[2]["download"])
+        assert response.code == 404 and b"exports are kept" in body
+    finally:
+        yield stop(recorder, servers)
