@@ -35,6 +35,7 @@ var TcpcamPlayer = (function () {
   function Player(img) {
     this.img = img;
     this.time = null;          // recorded time of the frame shown (Unix seconds)
+    this.blob = null;          // its JPEG
     this.playing = false;
     this.speed = 1;
     this.shown = 0;            // frames shown since the last seek
@@ -67,6 +68,7 @@ var TcpcamPlayer = (function () {
     this.img.src = this._url;
     if (old) URL.revokeObjectURL(old);
     this.time = time;
+    this.blob = blob;
     this.shown += 1;
     if (this.onframe) this.onframe(time);
   };

@@ -45,9 +45,12 @@
     return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
   }
   function duration(seconds) {
-    if (seconds < 60) return (seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)) + " s";
-    if (seconds < 3600) return Math.floor(seconds / 60) + " min " + two(Math.round(seconds % 60)) + " s";
-    return Math.floor(seconds / 3600) + " h " + two(Math.round(seconds % 3600 / 60)) + " min";
+    if (seconds < 9.95) return seconds.toFixed(1) + " s";
+    var whole = Math.round(seconds);
+    if (whole < 60) return whole + " s";
+    if (whole < 3600) return Math.floor(whole / 60) + " min" + (whole % 60 ? " " + two(whole % 60) + " s" : "");
+    var minutes = Math.round(whole / 60);
+    return Math.floor(minutes / 60) + " h" + (minutes % 60 ? " " + two(minutes % 60) + " min" : "");
   }
   /** Unix seconds of "HH:MM[:SS]" on the day shown (browser time zone). */
   function timeOnDay(text) {
@@ -315,6 +318,8 @@
     if (event.key === " ") { event.preventDefault(); $("play").click(); }
     else if (event.key === "ArrowLeft") { event.preventDefault(); player.step(-1); }
     else if (event.key === "ArrowRight") { event.preventDefault(); player.step(1); }
+    else if (event.key === "i" || event.key === "I") { $("mark-in").click(); }
+    else if (event.key === "o" || event.key === "O") { $("mark-out").click(); }
   });
 
   // -- clicks, drags and the wheel on the axis ---------------------------
@@ -443,11 +448,12 @@
     var from = $("export-from").value, to = $("export-to").value;
     if (!from || !to || !state.day) return null;
     var start = timeOnDay(from), end = timeOnDay(to);
+    // The fields show whole seconds: while they still show the selection, the selection is exact.
     if (state.selection && clockOf(Math.floor(state.selection[0]), false) === from.slice(0, 8)) {
-      start = Math.min(start, state.selection[0]);
+      start = state.selection[0];
     }
     if (state.selection && clockOf(Math.ceil(state.selection[1]), false) === to.slice(0, 8)) {
-      end = Math.max(end, state.selection[1]);
+      end = state.selection[1];
     }
     return [start, end];
   }
