@@ -250,10 +250,13 @@ def test_playback_is_paced_by_the_recorded_times(tmp_path):
     times = [T0 + offset for offset in offsets]
     clock, reads, limits, channel, transport = _playOnAClock(tmp_path, b"from=%f&speed=2" % T0, times)
     try:
-        yield waitFor(lambda: clock.getDelayedCalls(), what="the first frames to be read")
-        sentAt = {}
-        for step in range(100):
-            clock.advance(0 if step == 0 else 0.01)
+        yield waitFor(lambda: clock.getDelayedCalls(), what="the first frame to be read")
+        clock.advance(0)
+        assert _stamps(transport) == [times[0]]  # the first frame goes out as soon as it is read
+        sentAt = {times[0]: 0.0}
+        yield waitFor(lambda: clock.getDelayedCalls(), what="the frames after it to be read")
+        for _ in range(100):
+            clock.advance(0.01)
             for stamp in _stamps(transport)[len(sentAt):]:
                 sentAt[stamp] = round(clock.seconds(), 3)
         # Half the recorded intervals at speed 2; the pause shown as GAP_SECONDS (halved too).
@@ -271,8 +274,9 @@ def test_a_full_connection_pauses_playback_and_a_stalled_one_is_dropped(tmp_path
     times = [T0 + i * 0.1 for i in range(20)]
     clock, reads, limits, channel, transport = _playOnAClock(tmp_path, b"from=%f&speed=1" % T0, times)
     try:
-        yield waitFor(lambda: clock.getDelayedCalls(), what="the first frames to be read")
+        yield waitFor(lambda: clock.getDelayedCalls(), what="the first frame to be read")
         clock.advance(0)
+        yield waitFor(lambda: clock.getDelayedCalls(), what="the frames after it to be read")
         clock.advance(0.1)
         assert len(_stamps(transport)) == 2
         channel.pauseProducing()  # what the transport does when the client's buffer is full

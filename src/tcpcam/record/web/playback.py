@@ -19,7 +19,8 @@ than :data:`LATE_SECONDS` late (the viewer or the disk fell behind) starts
 the clock again rather than sending a burst.
 
 Bounds: each stream is the push producer of its response and holds at most
-:data:`READ_AHEAD_FRAMES` frames (and about :data:`READ_AHEAD_BYTES`); one
+:data:`READ_AHEAD_FRAMES` frames (the first read takes :data:`FIRST_READ_FRAMES`,
+so a seek shows its frame as soon as it is read) (and about :data:`READ_AHEAD_BYTES`); one
 read at a time; a viewer that takes nothing for
 :attr:`PlaybackStream.stallTimeout` seconds is dropped. One address plays at
 most ``--web-players-per-address`` streams at once (429 beyond), the
@@ -61,6 +62,8 @@ MAX_PLAY_FPS = 25.0
 #: Frames read ahead at a time, and the bytes that stop a read early.
 READ_AHEAD_FRAMES = 12
 READ_AHEAD_BYTES = 4 * 1024 * 1024
+#: Frames of the first read: the first frame goes out as soon as it is read, the read-ahead follows.
+FIRST_READ_FRAMES = 1
 #: A pause in the recording longer than this many seconds is shown as this long.
 GAP_SECONDS = 1.0
 #: A frame this many seconds late starts the clock again (no burst to catch up).
@@ -73,11 +76,12 @@ MAX_PLAYERS = 32
 PLAYERS_PER_ADDRESS = 4
 
 
-def readBatch(footage: Footage, camera: str, start: float, end: float, every: float) -> list[tuple[float, bytes]]:
-    """The next frames of a stream (in a worker thread); [] at the end of the recording."""
+def readBatch(footage: Footage, camera: str, start: float, end: float, every: float,
+              count: int = READ_AHEAD_FRAMES) -> list[tuple[float, bytes]]:
+    """The next ``count`` frames of a stream (in a worker thread); [] at the end of the recording."""
     if not hasFootage(footage, camera):
         return []
-    return footage.batch(camera, start, end, READ_AHEAD_FRAMES, READ_AHEAD_BYTES, every=every)
+    return footage.batch(camera, start, end, count, READ_AHEAD_BYTES, every=every)
 
 
 @implementer(IPushProducer)
@@ -127,7 +131,8 @@ class PlaybackStream:
         if self._done or self._reading or self._exhausted:
             return
         self._reading = True
-        reading = self.reads.run(self.address, readBatch, self.camera, self._next, self.end, self.every)
+        count = READ_AHEAD_FRAMES if self.sent or self._queue else FIRST_READ_FRAMES
+        reading = self.reads.run(self.address, readBatch, self.camera, self._next, self.end, self.every, count)
         reading.addCallbacks(self._read, self._readFailed)
 
     def _read(self, batch: list[tuple[float, bytes]]) -> None:
