@@ -201,7 +201,7 @@ def ffprobe(path):
 
 
 def waitForDownload(folder, suffix, known=(), timeout=30.0):
-    """The name of a whole file ending with ``suffix``, not in ``known``, that the browser downloaded into ``folder``."""
+    """The name of a whole file ending with ``suffix`` (not in ``known``) the browser downloaded into ``folder``."""
     def whole():
         names = os.listdir(folder)
         if any(name.endswith(".crdownload") for name in names):
