@@ -72,30 +72,41 @@ def _event(start, end):
             "pre_roll_ms": 1000, "post_roll_ms": 2000, "thumbnail": _thumbnail()}
 
 
-@pytest.fixture
-def recorded(tmp_path):
-    """``(url of the timeline, recordings folder, downloads folder, recorder)``."""
+def writeRecording(root, times=TIMES):
+    """Camera ``door``'s segment store under ``root``: a frame at each time, and two events."""
     from tcpcam.record.segments import SegmentStore
 
-    root = tmp_path / "recordings"
     store = SegmentStore(str(root / "door"))
     store.open()
-    for index, when in enumerate(TIMES):
+    for index, when in enumerate(times):
         store.write(_frame(index), when)
     store.saveEvent(_event(5, 9))
     store.saveEvent(_event(130, 133))
     store.close()
+
+
+@pytest.fixture
+def refusedPort():
+    """A loopback port that refuses connections (bound, never listening): a camera that is down."""
     refused = socket.socket()
-    refused.bind(("127.0.0.1", 0))  # bound, never listening: the camera is refused
+    refused.bind(("127.0.0.1", 0))
+    yield refused.getsockname()[1]
+    refused.close()
+
+
+@pytest.fixture
+def recorded(tmp_path, refusedPort):
+    """``(url of the timeline, recordings folder, downloads folder, recorder)``."""
+    root = tmp_path / "recordings"
+    writeRecording(root)
     recorder, url = startRecorder(tmp_path, "--web-login", "false", "--camera",
-                                  "door=tcp:host=127.0.0.1:port=%d" % refused.getsockname()[1])
+                                  "door=tcp:host=127.0.0.1:port=%d" % refusedPort)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     try:
         yield url + "door/timeline", root, downloads, recorder
     finally:
         recorder.stop()
-        refused.close()
 
 
 def recordedFrame(root, when):
@@ -324,3 +335,35 @@ def test_the_timeline_on_a_phone(recorded, tmp_path):
         assert colourPixels(page, SPAN_BLUE, tolerance=12, box=track) > 2000
     finally:
         quit(driver)
+
+
+def test_ffmpeg_saves_a_stretch_of_play_mjpg_with_a_token(tmp_path, refusedPort):
+    """docs/recorder.md: ffmpeg -v error -headers 'Authorization: Bearer TOKEN' -i '...' -c copy clip.mjpeg"""
+    import shutil
+    import subprocess
+    import sys
+
+    from browser_support import TCPCAM
+
+    root = tmp_path / "recordings"
+    writeRecording(root, TIMES[:60])
+    made = subprocess.run([sys.executable, "-c", TCPCAM, "password", "--token"], cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    recorder, url = startRecorder(tmp_path, "--camera", "door=tcp:host=127.0.0.1:port=%d" % refusedPort)
+    try:
+        program = shutil.which("ffmpeg")
+        assert program, "ffmpeg is not installed: apt-get install -y ffmpeg"
+        stretch = "%sdoor/play.mjpg?from=%.3f&to=%.3f" % (url, T0 + 1, T0 + 3)
+        saved = subprocess.run([program, "-v", "error", "-headers", "Authorization: Bearer " + token, "-i", stretch,
+                                "-c", "copy", str(tmp_path / "clip.mjpeg")], capture_output=True, text=True,
+                               timeout=60)
+        assert saved.returncode == 0, saved.stderr
+        # The recorded frames of those two seconds, one after the other, as they are in the segment.
+        assert (tmp_path / "clip.mjpeg").read_bytes() == b"".join(_frame(index) for index in range(10, 30))
+        refused = subprocess.run([program, "-v", "error", "-i", stretch, "-c", "copy", str(tmp_path / "no.mjpeg")],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "401" in refused.stderr
+    finally:
+        recorder.stop()
