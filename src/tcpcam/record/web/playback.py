@@ -12,9 +12,10 @@ Stepping frame by frame and showing one moment use ``frame.jpg``
 
 Pacing: the first frame goes out at once; each next one when its recorded
 interval from the previous one, divided by ``speed``, has passed. A pause
-in the recording longer than :data:`GAP_SECONDS` is shown as that long. At
-most :data:`MAX_PLAY_FPS` parts a second go out: at high speeds the frames
-in between are skipped in the index, before they are read. A frame more
+in the recording longer than :data:`GAP_SECONDS` is shown as that long. About
+:data:`MAX_PLAY_FPS` parts a second go out at most: at high speeds one frame
+per ``speed / MAX_PLAY_FPS`` seconds of recording is taken, the frames in
+between skipped in the index, before they are read. A frame more
 than :data:`LATE_SECONDS` late (the viewer or the disk fell behind) starts
 the clock again rather than sending a burst.
 
@@ -23,8 +24,9 @@ Bounds: each stream is the push producer of its response and holds at most
 so a seek shows its frame as soon as it is read) (and about :data:`READ_AHEAD_BYTES`); one
 read at a time; a viewer that takes nothing for
 :attr:`PlaybackStream.stallTimeout` seconds is dropped. One address plays at
-most ``--web-players-per-address`` streams at once (429 beyond), the
-recorder :attr:`PlayResource.maxPlayers` (503 beyond). A stream plays at
+most :data:`PLAYERS_PER_ADDRESS` streams at once (429 beyond), the recorder
+:attr:`PlayResource.maxPlayers` (503 beyond), counted by a
+:class:`~tcpcam.record.web.stream.ViewerLimits` of their own. A stream plays at
 most :data:`MAX_PLAY_SECONDS` of recording, then ends; it also ends where
 the recording ends.
 
