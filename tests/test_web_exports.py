@@ -10,12 +10,13 @@ import time
 
 import pytest
 import pytest_twisted
-from record_support import realJpeg, waitFor
+from record_support import indexedFrames, realJpeg, waitFor
 from test_web_footage import T0, event, silentRecorder, writeFootage
 from twisted.internet import defer, reactor, task
-from web_support import get, header, request, stop
+from web_support import get, header, rawRequest, recording, request, stop, streamParts
 
-from tcpcam.record.web import exports
+from tcpcam.record.web import exports, reads
+from tcpcam.record.web.reads import FileSender
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using readBody:DeprecationWarning")
 
@@ -60,7 +61,8 @@ def exportFiles(tmp_path):
 
 
 @pytest_twisted.inlineCallbacks
-def test_export_a_range_a_time_lapse_and_an_event(tmp_path):
+def test_export_a_range_a_time_lapse_and_an_event(tmp_path, monkeypatch):
+    monkeypatch.setattr(reads, "CHUNK_BYTES", 4096)  # downloads of many chunks
     times = [T0 + i * 0.1 for i in range(60)]
     writeFootage(tmp_path / "cam", times, colourFrames(60), events=[event(2, 3)])
     (tmp_path / exports.EXPORTS_FOLDER).mkdir()
@@ -206,5 +208,92 @@ def test_exports_are_forgotten_after_a_while_and_beyond_a_count(tmp_path):
         yield waitFor(lambda: exportFiles(tmp_path) == [], what="the files to be removed")
         response, body = yield get(url + made[2]["download"])
         assert response.code == 404 and b"exports are kept" in body
+    finally:
+        yield stop(recorder, servers)
+
+
+def noiseFrames(count, size=(640, 480)):
+    """Real JPEGs of noise: they compress badly, so the MP4 is large."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for _ in range(count):
+        out = io.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(out, "JPEG", quality=90)
+        frames.append(out.getvalue())
+    return frames
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_download_nobody_reads_is_dropped(tmp_path, monkeypatch):
+    monkeypatch.setattr(FileSender, "stallTimeout", 0.5)
+    writeFootage(tmp_path / "cam", [T0 + i * 0.1 for i in range(20)], noiseFrames(20))
+    recorder, servers = yield silentRecorder(tmp_path)
+    url = recorder.web.url + "cam/"
+    try:
+        response, body = yield post(url + "exports", {"from": "%f" % T0, "to": "%f" % (T0 + 2)})
+        job = yield finished(url, json.loads(body))
+        size = os.path.getsize(tmp_path / exports.EXPORTS_FOLDER / (job["id"] + ".mp4"))
+        assert size > 2 * 1024 * 1024, size  # more than the kernel's buffers on both sides hold
+        client = rawRequest(recorder.web.port.getHost().port, "/cam/" + job["download"], rcvbuf=4096)
+        try:
+            yield waitFor(lambda: recorder.web.limits.open == 1, what="the download to start")
+            yield waitFor(lambda: recorder.web.limits.open == 0, timeout=15, what="the stalled download dropped")
+        finally:
+            client.close()
+        assert recorder.web.webStatus()["stalled_downloads"] == 1
+        # The file is still there for a client that reads.
+        response, data = yield get(url + job["download"])
+        assert response.code == 200 and len(data) == size
+    finally:
+        yield stop(recorder, servers)
+
+
+@pytest_twisted.inlineCallbacks
+def test_recording_goes_on_while_footage_is_played_and_exported(tmp_path):
+    """Four fast playback streams and two exports beside a camera at 100 frames/s: not a frame lost."""
+    writeFootage(tmp_path / "cam", [T0 + i * 0.1 for i in range(600)], colourFrames(600, (320, 240)))
+    recorder, servers = yield recording(tmp_path, scripts=[[("stream", 0.01)]], frameSize=20_000)
+    camera = recorder.cameras["cam"]
+    url = recorder.web.url + "cam/"
+    try:
+        yield waitFor(lambda: camera.frames >= 20, what="recording")
+        everything = {"from": "%f" % T0, "to": "%f" % (T0 + 60)}
+        jobs = []
+        for _ in range(2):
+            response, body = yield post(url + "exports", everything)
+            assert response.code == 202
+            jobs.append(json.loads(body))
+        playing = [streamParts(url + "play.mjpg?from=%f&speed=8" % (T0 + i * 10), 40, source="127.0.0.%d" % (i + 2))
+                   for i in range(4)]
+        before = camera.frames
+        parts = yield defer.gatherResults(playing)
+        assert all(len(got) == 40 for got in parts)
+        for job in jobs:
+            assert (yield finished(url, job))["state"] == "done"
+        assert camera.frames > before + 50  # the camera was being recorded all along
+        response, _ = yield get(url + "latest.jpg")
+        assert response.code == 200
+        sent = servers[0][0].sent
+    finally:
+        yield stop(recorder, servers)
+    recordedFrames = indexedFrames(str(tmp_path / "cam"))
+    assert camera.queueDropped == 0 and camera.droppedFrames == 0
+    # Every frame the recorder took from the camera is in the index, after the 600 written before.
+    assert len(recordedFrames) == 600 + camera.frames
+    assert [frame for _, frame in recordedFrames[600:]] == sent[:camera.frames]
+
+
+@pytest_twisted.inlineCallbacks
+def test_head_of_a_stream_starts_no_stream(tmp_path):
+    writeFootage(tmp_path / "cam", [T0, T0 + 1])
+    recorder, servers = yield silentRecorder(tmp_path)
+    try:
+        response, body = yield request(recorder.web.url + "cam/play.mjpg?from=%f" % T0, method=b"HEAD")
+        assert response.code == 200 and body == b"" and not recorder.web.players.viewers
     finally:
         yield stop(recorder, servers)

@@ -266,6 +266,12 @@ class PlayResource(Resource):
         self.limits = limits
         self._clock = clock
 
+    def render_HEAD(self, request: Request) -> bytes:
+        """Only the headers: a HEAD request gets no stream."""
+        request.setHeader(b"content-type", STREAM_TYPE)
+        request.setHeader(b"cache-control", NO_CACHE)
+        return b""
+
     def render_GET(self, request: Request) -> bytes | int:
         """Check the query and the limits, then stream."""
         try:

@@ -21,10 +21,10 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, ITCPTransport
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -94,6 +94,8 @@ class FootageReads:
         self.pending = 0
         #: Reads refused because too many were waiting.
         self.refused = 0
+        #: Downloads dropped because their client took nothing for too long.
+        self.stalled = 0
 
     def start(self) -> None:
         """Start the worker threads."""
@@ -184,9 +186,13 @@ class FileSender:
     """Send a file as a response body, one chunk at a time read in the worker threads.
 
     A push producer on the request: while the connection is full, no more is
-    read, so a download holds at most one chunk in memory. The file is
+    read, so a download holds at most one chunk in memory. A client that
+    takes nothing for :attr:`stallTimeout` seconds is dropped. The file is
     opened by the caller (in a worker thread) and closed here.
     """
+
+    #: Seconds a download may stay paused (the client reads nothing) before it is dropped.
+    stallTimeout = 30.0
 
     def __init__(self, request: Request, reads: FootageReads, handle: BinaryIO, address: str) -> None:
         self.request = request
@@ -194,9 +200,11 @@ class FileSender:
         self.handle = handle
         self.address = address
         self.sent = 0
+        self.stalled = False
         self._paused = False
         self._reading = False
         self._done = False
+        self._deadline: IDelayedCall | None = None
 
     def start(self) -> None:
         """Begin sending (the headers are set by the caller)."""
@@ -216,10 +224,9 @@ class FileSender:
             self._close()
             return
         if not chunk:
-            self._done = True
+            self._finish()
             self.request.unregisterProducer()
             self.request.finish()
-            self._close()
             return
         self.sent += len(chunk)
         self.request.write(chunk)
@@ -232,28 +239,47 @@ class FileSender:
             return
         if not self._done:
             log.failure("web interface: sending a file failed", failure)
-            self._done = True
             transport = self.request.channel.transport if self.request.channel is not None else None
             if transport is not None:
                 transport.loseConnection()
-        self._close()
+        self._finish()
 
     def pauseProducing(self) -> None:
         """The connection is full: read no more for now."""
         self._paused = True
+        if self._deadline is None and not self._done:
+            self._deadline = self.reads.reactor.callLater(self.stallTimeout, self._stall)
 
     def resumeProducing(self) -> None:
         """The connection has room: read the next chunk."""
         self._paused = False
+        self._cancelDeadline()
         self._readMore()
 
     def stopProducing(self) -> None:
         """The client left."""
         self._finish()
 
+    def _stall(self) -> None:
+        self._deadline = None
+        if self._done:
+            return
+        self.stalled = True
+        self.reads.stalled += 1
+        self._finish()
+        transport = self.request.channel.transport if self.request.channel is not None else None
+        if transport is not None:
+            cast(ITCPTransport, transport).abortConnection()
+
+    def _cancelDeadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
     def _finish(self) -> None:
-        if not self._done:
-            self._done = True
+        self._done = True
+        self._cancelDeadline()
         if not self._reading:
             self._close()
 

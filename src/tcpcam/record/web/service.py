@@ -132,6 +132,7 @@ class WebService(Service):
             "refused_players": self.players.refused,
             "pending_reads": self.reads.pending,
             "refused_reads": self.reads.refused,
+            "stalled_downloads": self.reads.stalled,
             "exports_running": self.exports.running,
             "exports_kept": len(self.exports.jobs),
             "refused_exports": self.exports.refused,
