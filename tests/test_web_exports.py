@@ -4,6 +4,7 @@ The files are checked by decoding them with PyAV here; the browser test
 (``tox -e browser``) checks one exported from the page with Debian's ffprobe.
 """
 
+import fcntl
 import json
 import os
 import time
@@ -56,8 +57,11 @@ def decodedFrames(path):
 
 
 def exportFiles(tmp_path):
-    folder = tmp_path / exports.EXPORTS_FOLDER
-    return sorted(os.listdir(folder)) if folder.exists() else []
+    """The files under OUT/.exports (but the locks), by name."""
+    found = []
+    for _, _, names in os.walk(tmp_path / exports.EXPORTS_FOLDER):
+        found.extend(name for name in names if name != exports.LOCK_NAME)
+    return sorted(found)
 
 
 @pytest_twisted.inlineCallbacks
@@ -65,12 +69,18 @@ def test_export_a_range_a_time_lapse_and_an_event(tmp_path, monkeypatch):
     monkeypatch.setattr(reads, "CHUNK_BYTES", 4096)  # downloads of many chunks
     times = [T0 + i * 0.1 for i in range(60)]
     writeFootage(tmp_path / "cam", times, colourFrames(60), events=[event(2, 3)])
-    (tmp_path / exports.EXPORTS_FOLDER).mkdir()
-    (tmp_path / exports.EXPORTS_FOLDER / "left-by-an-earlier-run.mp4").write_bytes(b"old")
+    base = tmp_path / exports.EXPORTS_FOLDER
+    (base / "an-earlier-run").mkdir(parents=True)
+    (base / "an-earlier-run" / "0123.mp4").write_bytes(b"old")
+    (base / "stray.mp4").write_bytes(b"old")
+    (base / "another-recorder").mkdir()
+    (base / "another-recorder" / "4567.mp4").write_bytes(b"theirs")
+    held = os.open(base / "another-recorder" / exports.LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)  # a recorder running on the same --out holds its folder
     recorder, servers = yield silentRecorder(tmp_path)
     url = recorder.web.url + "cam/"
     try:
-        assert exportFiles(tmp_path) == []  # the start cleared what an earlier run left
+        assert exportFiles(tmp_path) == ["4567.mp4"]  # what earlier runs left is gone, the other's stays
         response, body = yield post(url + "exports", {"from": "%.3f" % (T0 + 1), "to": "%.3f" % (T0 + 3)})
         assert response.code == 202, body
         job = json.loads(body)
@@ -104,10 +114,11 @@ def test_export_a_range_a_time_lapse_and_an_event(tmp_path, monkeypatch):
         listed = json.loads(body)
         assert [item["id"] for item in listed["exports"]] == [clip["id"], lapse["id"], job["id"]]
         assert listed["max_running"] == exports.MAX_RUNNING_EXPORTS
-        assert sorted(exportFiles(tmp_path)) == sorted(item["id"] + ".mp4" for item in listed["exports"])
+        assert exportFiles(tmp_path) == sorted([item["id"] + ".mp4" for item in listed["exports"]] + ["4567.mp4"])
     finally:
         yield stop(recorder, servers)
-    assert exportFiles(tmp_path) == []  # a stopped recorder leaves no export behind
+        os.close(held)
+    assert exportFiles(tmp_path) == ["4567.mp4"]  # a stopped recorder leaves none of its exports behind
 
 
 BAD_EXPORTS = [
@@ -237,7 +248,7 @@ def test_a_download_nobody_reads_is_dropped(tmp_path, monkeypatch):
     try:
         response, body = yield post(url + "exports", {"from": "%f" % T0, "to": "%f" % (T0 + 2)})
         job = yield finished(url, json.loads(body))
-        size = os.path.getsize(tmp_path / exports.EXPORTS_FOLDER / (job["id"] + ".mp4"))
+        size = os.path.getsize(os.path.join(recorder.web.exports.folder, job["id"] + ".mp4"))
         assert size > 2 * 1024 * 1024, size  # more than the kernel's buffers on both sides hold
         client = rawRequest(recorder.web.port.getHost().port, "/cam/" + job["download"], rcvbuf=4096)
         try:

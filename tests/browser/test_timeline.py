@@ -296,6 +296,7 @@ def test_an_export_from_the_page_downloads_a_file_ffprobe_reads(recorded, tmp_pa
             "return Object.values(tcpcamTimeline.state.jobs).find(j => j.kind === 'timelapse')")
         driver.find_element(By.CSS_SELECTOR, "#job-%s a.download" % lapse["id"]).click()
         lapseName = waitForDownload(downloads, ".mp4", known={name})
+        exported = [job["id"] + ".mp4", lapse["id"] + ".mp4"]
         assert lapseName == lapse["name"] and "timelapse-1s" in lapseName
         clip = (T0 + 130 - 1, T0 + 133 + 2 + 0.001)  # the event with its pre- and post-roll
         assert (lapse["from"], lapse["to"]) == pytest.approx(clip)
@@ -316,7 +317,8 @@ def test_an_export_from_the_page_downloads_a_file_ffprobe_reads(recorded, tmp_pa
         assert "Cancelled" in driver.find_element(By.CSS_SELECTOR, ".job.cancelled .job-state").text
         page = screenshot(driver, tmp_path / "export-jobs.png")
         assertNotBlank(page, "the export jobs")
-        waitUntil(lambda: len(os.listdir(root / ".exports")) == 2, what="only the two done exports' files")
+        waitUntil(lambda: sorted(name for _, _, names in os.walk(root / ".exports") for name in names
+                                 if name.endswith(".mp4")) == sorted(exported), what="only the two done exports' files")
     finally:
         quit(driver)
 

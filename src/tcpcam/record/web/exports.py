@@ -20,16 +20,21 @@ lower CPU priority (nice :data:`EXPORT_NICENESS`, Linux), so recording and
 playback go first; a job takes at most :data:`MAX_PAGE_EXPORT_FRAMES`
 frames and :data:`MAX_EXPORT_SECONDS` of recording (413 / 400 beyond;
 ``tcpcam export`` has no such bound); no job starts when the disk is below
-the retention's free-space floor (507). Files are written into
+the retention's free-space floor (507). Files are written under
 ``OUT/.exports/`` (a name no camera can have, which retention leaves
 alone), each under a temporary name until whole, and deleted
 :attr:`ExportManager.keepSeconds` after the job ended, when more than
 :attr:`ExportManager.maxKept` jobs are kept (the oldest first), and when
-the recorder stops or starts.
+the recorder stops. Each recorder writes into a folder of its own,
+``OUT/.exports/RUN/``, locked (``flock``) while it runs; at its start a
+recorder removes the folders nobody holds, which earlier runs left (a second
+recorder on the same ``--out`` keeps its own).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import secrets
 import shutil
@@ -83,6 +88,8 @@ MAX_FPS = 60.0
 EXPORTS_FOLDER = ".exports"
 #: Nice value of the export threads (Linux: per thread), so recording and playback come first.
 EXPORT_NICENESS = 10
+#: The lock file a running recorder holds in its folder of exports.
+LOCK_NAME = ".lock"
 
 
 class ExportRefused(Exception):
@@ -145,6 +152,43 @@ class WebExport:
         }
 
 
+def _holdLock(path: str) -> int | None:
+    """An exclusive ``flock`` on ``path`` (made if need be): its descriptor, or None if someone holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(fd)
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return fd
+
+
+def removeLeftovers(base: str) -> int:
+    """Remove what earlier runs left in ``OUT/.exports``: every folder no running recorder holds; how many."""
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return 0
+    removed = 0
+    for name in entries:
+        path = os.path.join(base, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            removeQuietly(path)
+            continue
+        try:
+            held = _holdLock(os.path.join(path, LOCK_NAME))
+        except OSError:
+            continue
+        if held is None:
+            continue  # a running recorder's
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(held)
+        removed += 1
+    return removed
+
+
 def _runNiced(job: ExportJob) -> Any:
     """Run ``job`` in this (pool) thread, at a lower CPU priority on Linux, where niceness is per thread."""
     if sys.platform.startswith("linux"):
@@ -195,8 +239,11 @@ class ExportManager:
 
     def __init__(self, out: str, reads: FootageReads, reactor: Any,
                  lowOnSpace: Callable[[], bool] | None = None) -> None:
-        self.folder = os.path.join(out, EXPORTS_FOLDER)
+        #: ``OUT/.exports``, and this run's folder in it.
+        self.base = os.path.join(out, EXPORTS_FOLDER)
+        self.folder = os.path.join(self.base, secrets.token_hex(6))
         self.root = out
+        self._lock: int | None = None
         self.reads = reads
         self.reactor = reactor
         self.lowOnSpace = lowOnSpace
@@ -210,8 +257,14 @@ class ExportManager:
         self.refused = 0
 
     def start(self) -> None:
-        """Remove what an earlier run left, start the threads and the clean-up."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove what earlier runs left, take this run's folder, start the threads and the clean-up."""
+        removeLeftovers(self.base)
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            self._lock = _holdLock(os.path.join(self.folder, LOCK_NAME))
+        except OSError as error:
+            log.warn("web interface: cannot make {folder} for exports: {error}", folder=self.folder,
+                     error=error.strerror)
         self.pool.start()
         self._loop.start(CLEANUP_INTERVAL_SECONDS, now=False)
 
@@ -224,6 +277,13 @@ class ExportManager:
         self.pool.stop()
         self.jobs.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+        try:
+            os.rmdir(self.base)
+        except OSError:
+            pass  # another recorder's folder is in it (or it is gone)
 
     @property
     def running(self) -> int:

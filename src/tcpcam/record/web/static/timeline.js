@@ -198,6 +198,10 @@
       if (!answer.days.length) {
         tcpcam.showState(stage, {kind: "wait", label: "Nothing recorded yet",
                                  detail: "The timeline shows this camera's recordings once it has some.", hasFrame: false});
+        ["prev", "play", "next", "mark-in", "mark-out", "export", "day", "day-prev", "day-next"].forEach(function (id) {
+          $(id).disabled = true;
+        });
+        $("no-events").hidden = false;
         status("");
         return;
       }
