@@ -59,6 +59,12 @@ takes fails the test, so nothing is skipped silently:
 ``convert``
     ``tcpcam convert``: ``-r DIR`` is rewritten to ``./recordings``; it must
     exit 0 and index the old JPEG tree of ``recordings/door``.
+``ffmpeg``
+    ``ffmpeg ... -i http://127.0.0.1:8080/NAME/play.mjpg?from=A&to=B ...
+    FILE``: the camera's store is given a frame a second over the span, a
+    token is made (``tcpcam password --token``), a recorder of that camera
+    serves its web interface on a free port; ffmpeg (Debian's) must exit 0
+    and FILE must hold exactly those frames' JPEGs.
 ``password``
     ``tcpcam password``: ``--random`` runs as shown; the asking form runs on
     a pseudo-terminal that types the same password twice. Either must exit
@@ -110,6 +116,8 @@ OPERATORS = ("&&", ">", ">>", "<", "|")
 ENDPOINT = re.compile(r"tcp:host=[^:]+:port=\d+")
 
 FENCE = re.compile(r"^( *)```(.*)$")
+#: A recorder's playback stream: http://127.0.0.1:8080/NAME/play.mjpg?from=T&to=T...
+PLAYBACK = re.compile(r"^http://127\.0\.0\.1:8080/(?P<camera>[^/]+)/play\.mjpg\?(?P<query>.*)$")
 
 
 def fencedBlocks(path):
@@ -378,6 +386,8 @@ class DocumentRun:
                 return "as-is"
             if rest[:1] in (["export"], ["convert"], ["password"]):
                 return rest[0]
+        if first == "ffmpeg" and any(PLAYBACK.match(word) for word in rest):
+            return "ffmpeg"
         raise AssertionError("%s: no way to run %r: add it to tests/test_docs.py" % (self.document, shellText(words)))
 
     def run_install(self, words):
@@ -530,9 +540,32 @@ class DocumentRun:
         assert status == 0, output
         assert ("esptool" if image is not None else "mpremote connect") in output, output
 
+    def recordFrames(self, folder, start, end, step, events=0):
+        """Write the sample picture every ``step`` s from ``start`` to before ``end`` into the store in ``folder``,
+        and motion events until there are ``events``; returns how many frames were written."""
+        from tcpcam.record.segments import SegmentStore
+
+        store = SegmentStore(str(folder), sync=False)
+        store.open()
+        written = 0
+        try:
+            picture = (REPO / "firmware" / "test.jpg").read_bytes()
+            while start + written * step < end:
+                store.write(picture, start + written * step)
+                written += 1
+            store.commit(close=True)
+            while events and store.saveEvent(
+                    {"start_ms": int(start * 1000) + 10000, "end_ms": int(start * 1000) + 20000,
+                     "peak_ms": int(start * 1000) + 15000, "peak_score": 0.5, "x0": 0, "y0": 0, "x1": 1, "y1": 1,
+                     "pre_roll_ms": 5000, "post_roll_ms": 5000}) < events:
+                pass
+            store.db.commit()
+        finally:
+            store.close()
+        return written
+
     def run_export(self, words):
         from tcpcam.cli import export as export_command
-        from tcpcam.record.segments import SegmentStore
 
         args = argparse.ArgumentParser()
         export_command.add_arguments(args)
@@ -543,24 +576,7 @@ class DocumentRun:
             end = start + 60.0
         else:
             start, end = asked.start, asked.end
-        store = SegmentStore(str(recordings / asked.camera), sync=False)
-        store.open()
-        try:
-            picture = (REPO / "firmware" / "test.jpg").read_bytes()
-            step = max((end - start) / 100.0, 0.1)
-            moment = start
-            while moment < end:
-                store.write(picture, moment)
-                moment += step
-            store.commit(close=True)
-            while asked.event is not None and store.saveEvent(
-                    {"start_ms": int(start * 1000) + 10000, "end_ms": int(start * 1000) + 20000,
-                     "peak_ms": int(start * 1000) + 15000, "peak_score": 0.5, "x0": 0, "y0": 0, "x1": 1, "y1": 1,
-                     "pre_roll_ms": 5000, "post_roll_ms": 5000}) < asked.event:
-                pass
-            store.db.commit()
-        finally:
-            store.close()
+        self.recordFrames(recordings / asked.camera, start, end, max((end - start) / 100.0, 0.1), asked.event or 0)
         before = set(self.work.iterdir())
         status, output = self.run(words, timeout=300)
         assert status == 0, output
@@ -617,6 +633,32 @@ class DocumentRun:
             output = seen.decode("utf-8", "replace")
         assert status == 0, output
         assert stored.exists() and stored.read_bytes() != before, output
+
+    def run_ffmpeg(self, words):
+        import urllib.parse
+
+        url = next(PLAYBACK.match(word) for word in words if PLAYBACK.match(word))
+        query = dict(urllib.parse.parse_qsl(url.group("query")))
+        start, end = float(query["from"]), float(query["to"])
+        count = self.recordFrames(self.work / "recordings" / url.group("camera"), start, end, 1.0)
+        status, token = self.run(["tcpcam", "password", "--token"])
+        assert status == 0, token
+        token = token.split()[0]
+        web = freePort()
+        recorder = self.start(["tcpcam", "record", "--camera", "%s=tcp:host=127.0.0.1:port=%d" % (
+            url.group("camera"), self.server("1235")), "--web", "tcp:%d:interface=127.0.0.1" % web], signal.SIGINT)
+        try:
+            recorder.waitFor(lambda: "web interface on" in recorder.text(), "the web interface")
+            words = [word.replace("127.0.0.1:8080", "127.0.0.1:%d" % web).replace("Bearer TOKEN", "Bearer " + token)
+                     for word in words]
+            output = self.work / words[-1]
+            status, said = self.run(words, timeout=120)
+            assert status == 0, said
+        finally:
+            stopped = recorder.stop()
+        assert stopped == 0, recorder.text()
+        picture = (REPO / "firmware" / "test.jpg").read_bytes()
+        assert output.read_bytes() == picture * count, (output.stat().st_size, count, len(picture))
 
     def run_as_is(self, words):
         status, output = self.run(words)
