@@ -280,10 +280,17 @@ reactor.run()
 """
 
 
-def main(argv=None):
+def build_parser():
+    """The benchmark's command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
-    args = parser.parse_args(argv)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8],
+                        help="client counts of the server measurement (default: 1 8)")
+    return parser
+
+
+def main(argv=None):
+    """Run the benchmark and print its lines."""
+    args = build_parser().parse_args(argv)
     started = time.monotonic()
     print("protocol 2 against legacy, %d-byte frames, %g s per measurement, best of 2, loopback" % (SIZE, SECONDS))
     for clients in args.clients:
