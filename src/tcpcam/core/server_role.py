@@ -62,7 +62,19 @@ Each call returns the actions to carry out, in order (see
 
 import binascii
 
-from tcpcam.core.actions import ERROR, INFO, WARN, ApplySettings, AskHealth, CancelCapture, Capture, Close, Log, Write
+from tcpcam.core.actions import (
+    ERROR,
+    INFO,
+    WARN,
+    ApplySettings,
+    AskHealth,
+    CancelCapture,
+    Capture,
+    Close,
+    Log,
+    UpdateStep,
+    Write,
+)
 from tcpcam.core.camera_settings import FRAMESIZE_NAMES, SETTINGS
 from tcpcam.core.errors import BadMessage, HandshakeTimeout, WrongKey
 from tcpcam.core.events import Accepted, Authenticated, Finished, Rejected, Request, Upgrade
@@ -90,6 +102,7 @@ from tcpcam.core.limits import (
     REQUEST_RATE,
     SEND_TIMEOUT_MS,
     SOURCE_TIMEOUT_MS,
+    UPDATE_IDLE_MS,
 )
 from tcpcam.core.logsummary import LogSummary
 from tcpcam.core.messages import (
@@ -116,9 +129,13 @@ from tcpcam.core.session import Session
 from tcpcam.core.session2 import Session2
 from tcpcam.core.text import plural
 from tcpcam.core.throttle import PinThrottle
+from tcpcam.core.update import ABORT, BEGIN, COMMIT, WRITE, UpdateReceiver, check_manifest
 
 #: What a protocol 2 hello says the server can do.
-CAPABILITIES = ("frames", "settings", "snapshot", "pause", "rate", "health")
+CAPABILITIES = ("frames", "settings", "snapshot", "pause", "rate", "health", "update")
+#: Every request a protocol 2 client may make.
+OPS = ("stream", "pause", "resume", "rate", "snapshot", "get", "set", "health", "update-begin", "update-chunk",
+       "update-commit", "update-abort")
 #: Why the server closes a protocol 2 connection, by the error of its rejection.
 _REASONS: dict = {WrongKey: "wrong-key", HandshakeTimeout: "too-slow", BadMessage: "bad-message"}
 
@@ -127,7 +144,7 @@ COUNTERS = (
     "connections", "refused_full", "refused_blocked", "evicted", "silent", "rejected", "failed_requests",
     "accepted", "finished", "left", "dropped_stalled", "aborted_closing", "frames_captured", "capture_failures",
     "frames_offered", "frames_skipped", "bytes_offered", "log_lines_summarised", "authenticated", "requests",
-    "requests_refused", "settings_changes", "snapshots",
+    "requests_refused", "settings_changes", "snapshots", "updates_begun", "updates_stored", "updates_abandoned",
 )
 
 
@@ -196,6 +213,20 @@ class _Link:
                 return None
             return self.next_frame_at
         return 0 if session.streaming else None
+
+
+class _Update:
+    """The update under way: whose it is, its receiver, and the step the driver is carrying out."""
+
+    def __init__(self, link: _Link, receiver: UpdateReceiver, now: int) -> None:
+        #: The connection sending it (None once it left during a commit).
+        self.link: _Link | None = link
+        self.receiver = receiver
+        self.last_at = now
+        #: The ticket of the step the driver is carrying out (0: none), and the request it answers.
+        self.ticket = 0
+        self.step = ""
+        self.counter = 0
 
 
 def _earliest(current: int | None, candidate: int | None) -> int | None:
@@ -272,6 +303,10 @@ class ServerRole:
         self._seq = 0
         self._settings_ticket = 0
         self._settings_request: tuple | None = None
+        #: The update under way (one at a time), and how long it may wait for its next request.
+        self._update: _Update | None = None
+        self._update_ticket = 0
+        self.update_idle_ms = UPDATE_IDLE_MS
 
     # What the driver asks.
 
@@ -407,6 +442,12 @@ class ServerRole:
             self.counters["left"] += 1
             actions.append(Log(INFO, "%s left after %s" % (link.peer, plural(session.frames_sent, "frame")), "client"))
         session.connection_lost()
+        update = self._update
+        if update is not None and update.link is link:
+            if update.ticket and update.step == COMMIT:
+                update.link = None
+            else:
+                actions += self._abandon_update("%s left during its update" % link.peer)
         if self._settings_request is not None and self._settings_request[1] is link:
             self._settings_request = (self._settings_request[0], None, 0)
         return actions
@@ -561,6 +602,12 @@ class ServerRole:
             else:
                 due = _earliest(due, capture_at)
         due = _earliest(due, self.pacer.timeout_at())
+        update = self._update
+        if update is not None and not update.ticket:
+            if update.last_at + self.update_idle_ms <= now:
+                actions += self._abandon_update("no update request for %g s" % (self.update_idle_ms / 1000))
+            else:
+                due = _earliest(due, update.last_at + self.update_idle_ms)
         if self._health_at is not None:
             if not self._authenticated_links():
                 self._health_at = None
@@ -649,6 +696,9 @@ class ServerRole:
     def _request(self, link: _Link, event: Request, now: int) -> list:
         """One signed request: within the client's budget, do it and answer."""
         self.counters["requests"] += 1
+        if event.op.startswith("update-"):
+            # Not charged to the budget: one step at a time, each answered only once the driver did it.
+            return self._update_request(link, event, now)
         link.budget = min(REQUEST_BURST * 1000, link.budget + (now - link.budget_at) * REQUEST_RATE)
         link.budget_at = now
         if link.budget < 1000:
@@ -737,6 +787,87 @@ class ServerRole:
         if link is not None and link in self._authenticated_links():
             actions += self._answer(link, Request(counter, {}), error, now)
         return actions
+
+    def _update_request(self, link: _Link, event: Request, now: int) -> list:
+        """One step of an update: check it with the core's rules, then hand it to the driver."""
+        op = event.op
+        body = event.body
+        update = self._update
+        if op == "update-begin":
+            if update is not None:
+                return self._answer(link, event, "another update is under way; try again later", now)
+            manifest, problem = check_manifest(body)
+            if problem:
+                return self._answer(link, event, problem, now)
+            update = self._update = _Update(link, UpdateReceiver(manifest), now)
+            self.counters["updates_begun"] += 1
+            line = Log(INFO, "%s sends update %s: %s, %s" % (link.peer, manifest["version"] or "(no version)",
+                                                          plural(len(manifest["files"]), "file"),
+                                                          plural(manifest["bytes"], "byte")), "update")
+            return [line] + self._step(update, event, BEGIN, manifest=manifest)
+        if op not in ("update-chunk", "update-commit", "update-abort"):
+            return self._answer(link, event, "unknown request %r" % op[:32], now)
+        if update is None or update.link is not link:
+            return self._answer(link, event, "no update of this connection is under way", now)
+        if update.ticket:
+            return self._answer(link, event, "the previous update step is not done yet: wait for its answer", now)
+        update.last_at = now
+        if op == "update-chunk":
+            pieces, problem = update.receiver.chunk(body.get("offset"), body.get("data"))
+            if problem:
+                return self._abandon_update(problem) + self._answer(link, event, problem, now)
+            return self._step(update, event, WRITE, pieces=pieces)
+        if op == "update-commit":
+            manifest, problem = update.receiver.finish()
+            if problem:
+                return self._abandon_update(problem) + self._answer(link, event, problem, now)
+            return self._step(update, event, COMMIT, manifest=manifest)
+        return self._abandon_update("%s called it off" % link.peer) + self._answer(link, event, None, now)
+
+    def _step(self, update: _Update, event: Request, step: str, manifest: dict | None = None,
+              pieces: list | None = None) -> list:
+        self._update_ticket += 1
+        update.ticket = self._update_ticket
+        update.step = step
+        update.counter = event.counter
+        return [UpdateStep(update.ticket, step, manifest, pieces)]
+
+    def update_done(self, ticket: int, error: str | None, now: int) -> list:
+        """The driver carried out (``error`` None) or failed the :class:`UpdateStep` ``ticket``.
+
+        A failed step abandons the update (the driver is told to forget the
+        bundle); a commit done ends it. The client that sent it gets the answer.
+        """
+        update = self._update
+        if update is None or update.ticket != ticket:
+            return []
+        update.ticket = 0
+        update.last_at = now
+        link = update.link
+        actions: list = []
+        if error is not None:
+            actions += self._abandon_update(error)
+        elif update.step == COMMIT:
+            self._update = None
+            self.counters["updates_stored"] += 1
+            manifest = update.receiver.manifest
+            actions.append(Log(INFO, "update %s stored and verified: the board runs it from its next boot"
+                               % (manifest["version"] or "(no version)"), "update"))
+        else:
+            self._want(now + self.update_idle_ms)
+        if link is not None and link in self._authenticated_links():
+            actions += self._answer(link, Request(update.counter, {}), error, now)
+        return actions
+
+    def _abandon_update(self, why: str) -> list:
+        update = self._update
+        if update is None:
+            return []
+        self._update = None
+        update.receiver.abandon()
+        self.counters["updates_abandoned"] += 1
+        return [Log(WARN, "update abandoned: %s; the running application stays" % why, "update"),
+                UpdateStep(0, ABORT)]
 
     def report_health(self, facts: dict, now: int) -> list:
         """The driver's answer to :class:`AskHealth`: every protocol 2 client gets ``facts``."""
