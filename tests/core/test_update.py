@@ -126,7 +126,8 @@ def test_a_wrong_digest_is_refused_at_the_commit_and_the_bundle_forgotten():
 
 
 def test_chunks_out_of_order_too_big_or_not_base64_abandon_the_update():
-    for chunk, words in (({"offset": 10, "data": "QUJD"}, "offset 10"), ({"offset": 0, "data": "A" * 4000}, "base64 of"),
+    for chunk, words in (({"offset": 10, "data": "QUJD"}, "offset 10"),
+                         ({"offset": 0, "data": "A" * 4000}, "base64 of"),
                          ({"offset": 0, "data": "!!!"}, "not base64"), ({"offset": 0}, "base64 of")):
         pipe = Pipe(role())
         pipe.request("update-begin", **update.UpdateSender(bundle(), "1").begin)

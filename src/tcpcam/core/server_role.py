@@ -443,11 +443,12 @@ class ServerRole:
             actions.append(Log(INFO, "%s left after %s" % (link.peer, plural(session.frames_sent, "frame")), "client"))
         session.connection_lost()
         update = self._update
+        peer = link.peer
         if update is not None and update.link is link:
             if update.ticket and update.step == COMMIT:
                 update.link = None
             else:
-                actions += self._abandon_update("%s left during its update" % link.peer)
+                actions += self._abandon_update("%s left during its update" % peer)
         if self._settings_request is not None and self._settings_request[1] is link:
             self._settings_request = (self._settings_request[0], None, 0)
         return actions
