@@ -3,6 +3,7 @@
 Layout on the board::
 
     boot.py, main.py          run at boot (always .py)
+    tcpcam_boot.py            the loader main.py runs: picks the application slot (never updated)
     test.jpg                  the sample JPEG of the ``jpeg`` source
     config.json               written by ``tcpcam firmware config`` (optional here)
     lib/tcpcam/__init__.py    the package's version, nothing else
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from importlib.abc import Traversable
 
 #: Files of the firmware folder copied to the board's root folder.
-ROOT_FILES = ("boot.py", "main.py", "test.jpg")
+ROOT_FILES = ("boot.py", "main.py", "tcpcam_boot.py", "test.jpg")
 #: The application package, copied to lib/ on the board.
 APP_PACKAGE = "tcpcam_fw"
 #: The package that holds the firmware's files.

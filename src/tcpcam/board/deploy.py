@@ -2,7 +2,8 @@
 
 mpremote runs as a child process (``python -m mpremote``), one chained
 command: remove the previous application and core (a stale ``.py`` would hide
-a new ``.mpy``), copy ``lib/`` and the root files, reset.
+a new ``.mpy``) and any update slots (so the deployed application is the one
+the loader starts), copy ``lib/`` and the root files, reset.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from tcpcam.board.bundle import BoardError
 #: Seconds the whole copy may take before it is stopped.
 DEPLOY_TIMEOUT = 600.0
 
-# Runs on the board (passed as one line through exec): removes lib/tcpcam and lib/tcpcam_fw if they exist, makes lib/.
+# Runs on the board (passed as one line through exec): removes lib/tcpcam and lib/tcpcam_fw if they exist, and the
+# update slots with their boot state (the deployed application is the one that runs), makes lib/.
 _CLEAN = (
     "import os\n"
     "def rm(p):\n"
@@ -29,6 +31,7 @@ _CLEAN = (
     "  pass\n"
     "rm('lib/tcpcam')\n"
     "rm('lib/tcpcam_fw')\n"
+    "rm('/slots')\n"
     "try:\n"
     " os.mkdir('lib')\n"
     "except OSError:\n"

@@ -86,6 +86,13 @@ class ApplySettings:
         return "ApplySettings(%d)" % self.ticket
 
 
+#: The steps of :class:`UpdateStep`.
+UPDATE_BEGIN = "begin"
+UPDATE_WRITE = "write"
+UPDATE_COMMIT = "commit"
+UPDATE_ABORT = "abort"
+
+
 class UpdateStep:
     """Carry out one step of an update (see :mod:`tcpcam.core.update`); answer quoting ``ticket``.
 

@@ -65,6 +65,10 @@ import binascii
 from tcpcam.core.actions import (
     ERROR,
     INFO,
+    UPDATE_ABORT,
+    UPDATE_BEGIN,
+    UPDATE_COMMIT,
+    UPDATE_WRITE,
     WARN,
     ApplySettings,
     AskHealth,
@@ -129,7 +133,6 @@ from tcpcam.core.session import Session
 from tcpcam.core.session2 import Session2
 from tcpcam.core.text import plural
 from tcpcam.core.throttle import PinThrottle
-from tcpcam.core.update import ABORT, BEGIN, COMMIT, WRITE, UpdateReceiver, check_manifest
 
 #: What a protocol 2 hello says the server can do.
 CAPABILITIES = ("frames", "settings", "snapshot", "pause", "rate", "health", "update")
@@ -218,7 +221,7 @@ class _Link:
 class _Update:
     """The update under way: whose it is, its receiver, and the step the driver is carrying out."""
 
-    def __init__(self, link: _Link, receiver: UpdateReceiver, now: int) -> None:
+    def __init__(self, link: _Link, receiver: object, now: int) -> None:
         #: The connection sending it (None once it left during a commit).
         self.link: _Link | None = link
         self.receiver = receiver
@@ -445,7 +448,7 @@ class ServerRole:
         update = self._update
         peer = link.peer
         if update is not None and update.link is link:
-            if update.ticket and update.step == COMMIT:
+            if update.ticket and update.step == UPDATE_COMMIT:
                 update.link = None
             else:
                 actions += self._abandon_update("%s left during its update" % peer)
@@ -797,6 +800,9 @@ class ServerRole:
         if op == "update-begin":
             if update is not None:
                 return self._answer(link, event, "another update is under way; try again later", now)
+            # Imported on the first update only: a board that never takes one keeps the heap.
+            from tcpcam.core.update import UpdateReceiver, check_manifest
+
             manifest, problem = check_manifest(body)
             if problem:
                 return self._answer(link, event, problem, now)
@@ -805,7 +811,7 @@ class ServerRole:
             line = Log(INFO, "%s sends update %s: %s, %s" % (link.peer, manifest["version"] or "(no version)",
                                                           plural(len(manifest["files"]), "file"),
                                                           plural(manifest["bytes"], "byte")), "update")
-            return [line] + self._step(update, event, BEGIN, manifest=manifest)
+            return [line] + self._step(update, event, UPDATE_BEGIN, manifest=manifest)
         if op not in ("update-chunk", "update-commit", "update-abort"):
             return self._answer(link, event, "unknown request %r" % op[:32], now)
         if update is None or update.link is not link:
@@ -814,15 +820,15 @@ class ServerRole:
             return self._answer(link, event, "the previous update step is not done yet: wait for its answer", now)
         update.last_at = now
         if op == "update-chunk":
-            pieces, problem = update.receiver.chunk(body.get("offset"), body.get("data"))
+            pieces, problem = update.receiver.chunk(body.get("offset"), body.get("data"))  # type: ignore[attr-defined]
             if problem:
                 return self._abandon_update(problem) + self._answer(link, event, problem, now)
-            return self._step(update, event, WRITE, pieces=pieces)
+            return self._step(update, event, UPDATE_WRITE, pieces=pieces)
         if op == "update-commit":
-            manifest, problem = update.receiver.finish()
+            manifest, problem = update.receiver.finish()  # type: ignore[attr-defined]
             if problem:
                 return self._abandon_update(problem) + self._answer(link, event, problem, now)
-            return self._step(update, event, COMMIT, manifest=manifest)
+            return self._step(update, event, UPDATE_COMMIT, manifest=manifest)
         return self._abandon_update("%s called it off" % link.peer) + self._answer(link, event, None, now)
 
     def _step(self, update: _Update, event: Request, step: str, manifest: dict | None = None,
@@ -848,10 +854,10 @@ class ServerRole:
         actions: list = []
         if error is not None:
             actions += self._abandon_update(error)
-        elif update.step == COMMIT:
+        elif update.step == UPDATE_COMMIT:
             self._update = None
             self.counters["updates_stored"] += 1
-            manifest = update.receiver.manifest
+            manifest = update.receiver.manifest  # type: ignore[attr-defined]
             actions.append(Log(INFO, "update %s stored and verified: the board runs it from its next boot"
                                % (manifest["version"] or "(no version)"), "update"))
         else:
@@ -865,10 +871,10 @@ class ServerRole:
         if update is None:
             return []
         self._update = None
-        update.receiver.abandon()
+        update.receiver.abandon()  # type: ignore[attr-defined]
         self.counters["updates_abandoned"] += 1
         return [Log(WARN, "update abandoned: %s; the running application stays" % why, "update"),
-                UpdateStep(0, ABORT)]
+                UpdateStep(0, UPDATE_ABORT)]
 
     def report_health(self, facts: dict, now: int) -> list:
         """The driver's answer to :class:`AskHealth`: every protocol 2 client gets ``facts``."""

@@ -22,6 +22,7 @@ the board's side, :class:`UpdateSender` the client's.
 import binascii
 import hashlib
 
+from tcpcam.core.actions import UPDATE_ABORT, UPDATE_BEGIN, UPDATE_COMMIT, UPDATE_WRITE
 from tcpcam.core.limits import (
     UPDATE_CHUNK_BYTES,
     UPDATE_MAX_BYTES,
@@ -43,10 +44,10 @@ DIGEST_HEX = 64
 _NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 _BASE64_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
-BEGIN = "begin"
-WRITE = "write"
-COMMIT = "commit"
-ABORT = "abort"
+BEGIN = UPDATE_BEGIN
+WRITE = UPDATE_WRITE
+COMMIT = UPDATE_COMMIT
+ABORT = UPDATE_ABORT
 
 # The receiver's states.
 RECEIVING = "receiving"
