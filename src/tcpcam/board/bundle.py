@@ -201,3 +201,39 @@ def write_bundle(destination: str | Path, mpy: bool = False, config_text: str | 
         shutil.rmtree(building, ignore_errors=True)
         raise
     return sorted(written)
+
+
+def update_files(bundle: str | Path) -> list[tuple[str, bytes]]:
+    """The files an update of the bundle folder ``bundle`` sends: ``(path under lib/, contents)``, in path order.
+
+    Only the application and the core go over the air (the root files, the
+    loader and config.json stay as the board has them). BundleError when
+    the folder is not a bundle or holds a file an update may not carry.
+    """
+    from tcpcam.core.update import BUNDLE_DIRS, path_problem
+
+    lib = Path(bundle) / "lib"
+    if not (lib / APP_PACKAGE).is_dir():
+        raise BundleError("%s is not a firmware bundle (no lib/%s): build one with tcpcam firmware bundle"
+                          % (bundle, APP_PACKAGE))
+    files = []
+    for folder in BUNDLE_DIRS:
+        for path in sorted((lib / folder).iterdir()):
+            if path.is_dir() or path.suffix not in (".py", ".mpy"):
+                continue
+            name = path.relative_to(lib).as_posix()
+            problem = path_problem(name)
+            if problem:
+                raise BundleError(problem)
+            files.append((name, path.read_bytes()))
+    return files
+
+
+def bundle_version(files: list[tuple[str, bytes]]) -> str:
+    """The version of the bundle's ``tcpcam/__init__.py`` (``"tcpcam 1.2"``), or ``"unknown"`` for a .mpy one."""
+    for name, data in files:
+        if name == "tcpcam/__init__.py":
+            match = re.search(rb"""__version__\s*=\s*["']([^"']{1,48})["']""", data)
+            if match:
+                return "tcpcam %s" % match.group(1).decode("ascii", "replace")
+    return "unknown"
