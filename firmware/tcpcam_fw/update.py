@@ -10,6 +10,7 @@ only then names the slot in the boot state (:mod:`tcpcam_boot`'s atomic
 rename); ``abort`` removes a slot the boot state does not name.
 """
 
+import errno
 import hashlib
 import os
 
@@ -19,6 +20,16 @@ from tcpcam.core.update import ABORT, BEGIN, BUNDLE_DIRS, COMMIT, WRITE, digest_
 
 #: ``os.ilistdir``'s type of a folder.
 _FOLDER = 0x4000
+#: "No space left on device" (28 with newlib on the ESP32 and on Linux; the unix port's errno module lacks the name).
+ENOSPC = getattr(errno, "ENOSPC", 28)
+
+
+def describe(error):
+    """An OSError in words: littlefs gives only the number (``28``)."""
+    code = error.args[0] if error.args else None
+    if code == ENOSPC:
+        return "the board's filesystem is full (ENOSPC)"
+    return str(error)
 
 
 def loader():
@@ -78,8 +89,8 @@ class UpdateStore:
             if step.step == ABORT:
                 self._abort()
                 return None
-        except OSError as error:
-            return "the board's filesystem failed: %s" % (error,)
+        except (OSError, ValueError) as error:
+            return "the board's filesystem failed: %s" % describe(error)
         return "unknown update step %r" % (step.step,)
 
     def _folder(self):
@@ -119,7 +130,7 @@ class UpdateStore:
                 with open(folder + "/" + piece.path, "ab" if piece.offset else "wb") as handle:
                     handle.write(piece.data)
             except OSError as error:
-                return "cannot store %s: %s" % (piece.path, error)
+                return "cannot store %s: %s" % (piece.path, describe(error))
         return None
 
     def _commit(self, manifest):
