@@ -133,6 +133,13 @@ class Board:
         return eval(names), json.loads(state)  # noqa: S307 - the list printed by our own script
 
 
+class Reachable:
+    """A board known only by its port (one that ``tcpcam firmware simulate`` runs)."""
+
+    def __init__(self, port):
+        self.port = port
+
+
 def send(board, folder, *options, key=KEY):
     """``tcpcam firmware update`` of ``folder`` to ``board``: (exit status, stdout, stderr)."""
     argv = TCPCAM + ["firmware", "update", "127.0.0.1", "--port", str(board.port), "--key", key, "--timeout", "20"]
@@ -324,7 +331,7 @@ def test_a_bundle_whose_digest_does_not_match_is_refused_and_forgotten(board, bu
             yield client.update(sender_of(bundles["good"], tamper=True), answerTimeout=20)
     finally:
         yield client.close()
-    camera.wait_for("update abandoned")
+    camera.wait_for("update: removed the unfinished bundle from slot a")
     assert camera.flash() == ([], {}), "the abandoned slot is removed"
     assert camera.process.poll() is None
     camera.power_cut()
@@ -345,7 +352,7 @@ def test_a_chunk_altered_on_the_way_ends_the_connection_and_the_update(board, bu
     connection.transport.write(bytes(altered))
     with pytest.raises(TCPCamError, match="bad-message|MAC"):
         yield connection.finished
-    camera.wait_for("update abandoned")
+    camera.wait_for("update: removed the unfinished bundle from slot a")
     assert camera.flash() == ([], {})
     runs(camera, "factory", factory_version())
 
@@ -362,7 +369,7 @@ def test_a_full_filesystem_during_the_writes_abandons_the_update(board, bundles,
     camera = board(flash_blocks=68).start()
     status, out, err = send(camera, bundles["good"])
     assert status == 1 and err.count("\n") == 1 and "ENOSPC" in err, err
-    camera.wait_for("update abandoned")
+    camera.wait_for("update: removed the unfinished bundle from slot a")
     assert camera.flash() == ([], {}), "the half-written slot is removed"
     runs(camera, "factory", factory_version())
     small = new_bundle(tmp_path / "small", "9.6")
@@ -457,3 +464,22 @@ def test_a_half_written_boot_state_is_ignored(board, bundles):
     assert result.returncode == 0, result.stderr
     camera.start()
     runs(camera, "a", "9.1")
+
+
+def test_tcpcam_firmware_simulate_powers_the_board_on_again_after_an_update(tmp_path, bundles):
+    port = free_port()
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"key": KEY, "source": "hello"}))
+    argv = TCPCAM + ["firmware", "simulate", "--config", str(config), "--port", str(port), "--source", "hello"]
+    simulator = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    console = Console(simulator, "tcpcam firmware simulate")
+    try:
+        console.wait_for("server: listening")
+        board = Reachable(port)
+        assert send(board, bundles["good"])[0] == 0
+        console.wait_for("the simulated board reset; powering it on again")
+        console.wait_for("slot a serves: it is the good application now")
+        runs(board, "a", "9.1")
+    finally:
+        simulator.send_signal(signal.SIGINT)
+        assert simulator.wait(WAIT) == 0

@@ -14,6 +14,8 @@ import errno
 import hashlib
 import os
 
+from tcpcam_fw.log import say
+
 from tcpcam.core.limits import UPDATE_CHUNK_BYTES, UPDATE_FREE_RESERVE_BYTES
 from tcpcam.core.text import plural
 from tcpcam.core.update import ABORT, BEGIN, BUNDLE_DIRS, COMMIT, WRITE, digest_hex
@@ -170,3 +172,4 @@ class UpdateStore:
         state = self.boot.read_state()
         if slot not in (state["good"], state["try"]):
             remove_tree(self.boot.slot_path(slot))
+            say("update: removed the unfinished bundle from slot %s" % slot)

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 #: Seconds the simulator gets to stop after Ctrl-C or SIGTERM before it is killed.
 STOP_TIMEOUT = 5.0
+#: Resets of the simulated board (``machine.reset()``, the watchdog: the process ends with SIGKILL) after
+#: which ``simulate`` powers it on again, at most.
+MAX_SIMULATED_RESETS = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +123,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     simulate = commands.add_parser(
         "simulate", help="run the firmware here under the unix MicroPython",
         description="Run the same bundle as deploy on this computer under the unix MicroPython, with a"
-        " stand-in camera, until Ctrl-C; only the hardware is simulated.")
+        " stand-in camera, until Ctrl-C; only the hardware is simulated. A reset of the board (after an"
+        " update, or by the watchdog) powers it on again, up to %d times." % MAX_SIMULATED_RESETS)
     simulate.add_argument("--frames", help="folder of JPEG files to serve (default: the built-in test image)")
     simulate.add_argument("--config", help="config.json to start from (checked first)")
     simulate.add_argument("--port", type=int, default=3333, help="default: %(default)s")
@@ -335,7 +339,13 @@ def run_simulate(args: argparse.Namespace) -> int:
         device = firmware_simulate.prepare(workdir, config, mpy=args.mpy)
         argv, env, cwd = firmware_simulate.command(device, args.frames, args.micropython, heapsize=args.heapsize,
                                                    driver=args.driver)
-        return _run_child(argv, env, cwd)
+        env[firmware_simulate.RESET_CAUSE_VARIABLE] = str(Path(workdir) / "reset-cause")
+        for _ in range(MAX_SIMULATED_RESETS):
+            status = _run_child(argv, env, cwd)
+            if status != -signal.SIGKILL:
+                return status
+            print("tcpcam firmware: the simulated board reset; powering it on again", file=sys.stderr)
+        return _fail("the simulated board reset %d times; giving up" % MAX_SIMULATED_RESETS, 1)
 
 
 def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:

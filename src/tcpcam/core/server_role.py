@@ -50,6 +50,12 @@ Each call returns the actions to carry out, in order (see
   missed since its last one. Before the server closes it, it says why; a
   refused protocol 2 connection is kept ``REFUSAL_LINGER_MS`` to be told.
   ``legacy=False`` refuses legacy requests.
+- **Updates** (protocol 2): one new application bundle at a time, by the
+  rules of :mod:`tcpcam.core.update`; every step (make room, store pieces,
+  verify and switch, forget) is an :class:`~tcpcam.core.actions.UpdateStep`
+  for the driver, answered with :meth:`ServerRole.update_done`. A bad
+  chunk, a failed step, the client leaving or ``update_idle_ms`` without a
+  request abandon it; a commit under way is never undone.
 - **Frames.** The source is asked for a frame only while a streaming
   connection can take one, paced and backed off by
   :class:`~tcpcam.core.pacing.CapturePacer`. Each frame is offered to every
