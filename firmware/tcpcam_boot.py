@@ -48,6 +48,8 @@ GUARD_PERIOD_MS = 100
 MAX_FILE_BYTES = 4096
 #: The config file, for ``update_trial_ms``.
 CONFIG_FILE = "config.json"
+#: ``os.ilistdir``'s type of a folder.
+FOLDER = 0x4000
 
 #: What this boot runs: ``slot``, ``version``, ``trial`` (on trial), ``confirmed``, ``rolled_back``.
 running = {"slot": FACTORY, "version": "", "trial": False, "confirmed": True, "rolled_back": False}
@@ -95,6 +97,22 @@ def write_state(state):
     with open(NEW_STATE_FILE, "w") as handle:
         handle.write(json.dumps(state))
     os.rename(NEW_STATE_FILE, STATE_FILE)
+
+
+def remove_tree(path):
+    """Remove ``path`` and everything under it; False when there was nothing."""
+    try:
+        entries = list(os.ilistdir(path))
+    except OSError:
+        return False
+    for entry in entries:
+        child = path + "/" + entry[0]
+        if entry[1] == FOLDER:
+            remove_tree(child)
+        else:
+            os.remove(child)
+    os.rmdir(path)
+    return True
 
 
 def slot_path(slot):
@@ -166,6 +184,10 @@ def choose():
             write_state(state)
             slot = state["try"]
             trial = True
+    for other in SLOTS:
+        # What a power cut during a transfer left behind, or a rolled-back update: neither good nor to try.
+        if other not in (state["good"], state["try"]) and remove_tree(slot_path(other)):
+            say("boot: removed the bundle in slot %s, which is neither good nor to try" % other)
     if not has_app(slot):
         if slot != FACTORY:
             say("boot: slot %s holds no application; starting slot %s" % (slot, FACTORY))

@@ -20,8 +20,6 @@ from tcpcam.core.limits import UPDATE_CHUNK_BYTES, UPDATE_FREE_RESERVE_BYTES
 from tcpcam.core.text import plural
 from tcpcam.core.update import ABORT, BEGIN, BUNDLE_DIRS, COMMIT, WRITE, digest_hex
 
-#: ``os.ilistdir``'s type of a folder.
-_FOLDER = 0x4000
 #: "No space left on device" (28 with newlib on the ESP32 and on Linux; the unix port's errno module lacks the name).
 ENOSPC = getattr(errno, "ENOSPC", 28)
 
@@ -41,21 +39,6 @@ def loader():
     except ImportError:
         return None
     return tcpcam_boot
-
-
-def remove_tree(path):
-    """Remove ``path`` and everything under it; a missing path is fine."""
-    try:
-        entries = list(os.ilistdir(path))
-    except OSError:
-        return
-    for entry in entries:
-        child = path + "/" + entry[0]
-        if entry[1] == _FOLDER:
-            remove_tree(child)
-        else:
-            os.remove(child)
-    os.rmdir(path)
 
 
 def free_bytes(path):
@@ -111,7 +94,7 @@ class UpdateStore:
             boot.write_state(state)
         self.slot = slot
         folder = self._folder()
-        remove_tree(folder)
+        boot.remove_tree(folder)
         free = free_bytes(boot.SLOT_ROOT)
         needed = manifest["bytes"] + UPDATE_FREE_RESERVE_BYTES
         if free < needed:
@@ -171,5 +154,5 @@ class UpdateStore:
             return
         state = self.boot.read_state()
         if slot not in (state["good"], state["try"]):
-            remove_tree(self.boot.slot_path(slot))
+            self.boot.remove_tree(self.boot.slot_path(slot))
             say("update: removed the unfinished bundle from slot %s" % slot)

@@ -3,7 +3,7 @@
 from checks import raises
 from wire import KEY, Pipe, Randomness
 
-from tcpcam.core import limits, update
+from tcpcam.core import limits, messages, update
 from tcpcam.core.client_role2 import Closing, Result
 from tcpcam.core.server_role import ServerRole
 
@@ -239,3 +239,15 @@ def test_a_chunk_altered_on_the_way_closes_the_connection():
     pipe.server(server.disconnected(pipe.conn, pipe.now))
     assert [step.step for step in pipe.steps] == [update.ABORT]
     assert server.counters["updates_stored"] == 0
+
+
+def test_the_largest_chunk_fits_a_message_and_a_manifest_too_long_is_refused_before_sending():
+    sender = update.UpdateSender([("tcpcam_fw/app.py", bytes(range(256)) * 40)], "v" * limits.UPDATE_MAX_VERSION_BYTES)
+    chunk = sender.next_chunk()
+    assert len(update.binascii.a2b_base64(chunk["data"])) == limits.UPDATE_CHUNK_BYTES
+    chunk["offset"] = limits.UPDATE_MAX_BYTES
+    signed = messages.sign(messages.CONTROL, bytes(32), messages.FROM_CLIENT, 2 ** 40, dict(chunk, op="update-chunk"))
+    assert len(signed) - 4 <= messages.MAX_MESSAGE_BYTES
+    files = [("tcpcam_fw/%s%02d.py" % ("m" * 48, index), b"x") for index in range(limits.UPDATE_MAX_FILES - 1)]
+    with raises(ValueError, "over a message's 4096"):
+        update.UpdateSender(files + [("tcpcam_fw/app.py", b"y")], "1")

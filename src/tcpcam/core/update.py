@@ -21,6 +21,7 @@ the board's side, :class:`UpdateSender` the client's.
 
 import binascii
 import hashlib
+import json
 
 from tcpcam.core.actions import UPDATE_ABORT, UPDATE_BEGIN, UPDATE_COMMIT, UPDATE_WRITE
 from tcpcam.core.limits import (
@@ -31,6 +32,7 @@ from tcpcam.core.limits import (
     UPDATE_MAX_PATH_BYTES,
     UPDATE_MAX_VERSION_BYTES,
 )
+from tcpcam.core.messages import MAX_MESSAGE_BYTES
 from tcpcam.core.text import plural
 
 #: The folders (under ``lib/``) an update may write to.
@@ -43,6 +45,8 @@ APP_MODULES = ("tcpcam_fw/app.py", "tcpcam_fw/app.mpy")
 DIGEST_HEX = 64
 _NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 _BASE64_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+#: Bytes of a signed request around its JSON: length, type, counter and MAC.
+SIGNED_OVERHEAD = 4 + 1 + 8 + 32
 
 BEGIN = UPDATE_BEGIN
 WRITE = UPDATE_WRITE
@@ -251,6 +255,10 @@ class UpdateSender:
         manifest, problem = check_manifest(self.begin)
         if problem:
             raise ValueError(problem)
+        size = len(json.dumps(dict(self.begin, op="update-begin"))) + SIGNED_OVERHEAD
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError("the manifest of %s takes %d bytes, over a message's %d: fewer or shorter paths"
+                             % (plural(len(files), "file"), size, MAX_MESSAGE_BYTES))
         self.manifest = manifest
         self.chunk_bytes = chunk_bytes
         #: Bytes handed out in chunks so far.
