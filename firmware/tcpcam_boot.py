@@ -1,6 +1,8 @@
 """The loader: picks the application slot at boot, counts trial boots and rolls back. Never replaced by an update.
 
-The board keeps up to three applications: ``factory`` (``lib/``, what
+It lives in ``lib/`` beside the factory application (``main.py`` puts
+``lib`` on ``sys.path`` and runs :func:`run`), outside every folder an
+update may write. The board keeps up to three applications: ``factory`` (``lib/``, what
 ``tcpcam firmware deploy`` writes) and the update slots ``a`` and ``b``
 (``/slots/a``, ``/slots/b``). An update is written into the slot that does
 not run, verified, and then named in the boot state as the one to *try*;
@@ -50,9 +52,12 @@ MAX_FILE_BYTES = 4096
 CONFIG_FILE = "config.json"
 #: ``os.ilistdir``'s type of a folder.
 FOLDER = 0x4000
+#: ``sys.platform`` of ports that run on a host: there the slots live only on the simulator's stand-in flash.
+HOST_PLATFORMS = ("linux", "darwin", "win32")
 
-#: What this boot runs: ``slot``, ``version``, ``trial`` (on trial), ``confirmed``, ``rolled_back``.
-running = {"slot": FACTORY, "version": "", "trial": False, "confirmed": True, "rolled_back": False}
+#: What this boot runs: ``slot``, ``version``, ``trial`` (on trial), ``confirmed``, ``rolled_back``, and
+#: whether the board has its update slots (``slots``).
+running = {"slot": FACTORY, "version": "", "trial": False, "confirmed": True, "rolled_back": False, "slots": False}
 
 
 def say(message):
@@ -152,22 +157,30 @@ def reset():
 
 
 def _mount_flash():
-    """Under the unix port, mount the simulator's stand-in for the board's flash (a board has it mounted)."""
+    """True once :data:`SLOT_ROOT` exists: a folder of the board's littlefs, or under the unix port the
+    simulator's stand-in for the flash, mounted there. A host port without it has no slots (False):
+    nothing is ever written outside the device's folder."""
     try:
         import board_flash
     except ImportError:
         board_flash = None
     if board_flash is not None:
         board_flash.mount(SLOT_ROOT)
+        return True
+    if sys.platform in HOST_PLATFORMS:
+        return False
     try:
         os.mkdir(SLOT_ROOT)
     except OSError:
         pass
+    return True
 
 
 def choose():
     """Read (and update) the boot state; returns the slot to start and whether it is on trial."""
-    _mount_flash()
+    running["slots"] = _mount_flash()
+    if not running["slots"]:
+        return FACTORY, False
     state = read_state()
     slot = state["good"]
     trial = False
@@ -228,10 +241,7 @@ def _guard(deadline_ms):
 def run():
     """Start the chosen application; a crash, or a trial that ends without serving, resets the board."""
     slot, trial = choose()
-    if slot == FACTORY:
-        if "lib" not in sys.path and "/lib" not in sys.path:
-            sys.path.append("lib")
-    else:
+    if slot != FACTORY:
         sys.path.insert(0, slot_path(slot))
     if trial:
         deadline = trial_ms()

@@ -268,7 +268,7 @@ def run_micropython(script, cwd, env=None, timeout=WAIT, driver="lemariva", heap
 
 def expected_tree(suffix):
     """The bundle's file list, modules ending in ``suffix`` (``.py`` or ``.mpy``)."""
-    names = ["boot.py", "main.py", "tcpcam_boot.py", "test.jpg", "lib/tcpcam/__init__%s" % suffix]
+    names = ["boot.py", "main.py", "test.jpg", "lib/tcpcam_boot%s" % suffix, "lib/tcpcam/__init__%s" % suffix]
     names += ["lib/tcpcam/core/%s%s" % (name, suffix) for name in CORE_MODULES]
     names += ["lib/tcpcam_fw/%s%s" % (name, suffix) for name in APP_MODULES]
     return sorted(names)

@@ -78,10 +78,10 @@ class Partition:
 
 
 def mount(path):
-    """Mount the stand-in flash at ``path`` (formatting it the first time); False without ``TCPCAM_FLASH_IMAGE``."""
+    """Mount the stand-in flash at ``path`` (formatting it the first time); OSError without ``TCPCAM_FLASH_IMAGE``."""
     image = os.getenv("TCPCAM_FLASH_IMAGE")
     if not image:
-        return False
+        raise OSError("no TCPCAM_FLASH_IMAGE: the simulated board has no flash for its update slots")
     device = Partition(image, int(os.getenv("TCPCAM_FLASH_BLOCKS") or DEFAULT_BLOCKS))
     try:
         filesystem = vfs.VfsLfs2(device)

@@ -64,6 +64,8 @@ class UpdateStore:
         """Do ``step``; returns None when done, else why not in one line."""
         if self.boot is None:
             return "this firmware was started without its loader (main.py): it cannot take updates"
+        if not self.boot.running["slots"]:
+            return "this board has no flash for update slots (a host without the simulator's stand-in)"
         try:
             if step.step == BEGIN:
                 return self._begin(step.manifest)

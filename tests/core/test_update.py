@@ -57,7 +57,8 @@ def test_bundle_paths_stay_inside_the_bundle_folders():
     for bad in ("../boot.py", "/lib/tcpcam_fw/app.py", "tcpcam_fw/../../main.py", "boot.py", "main.py",
                 "config.json", "tcpcam_fw/sub/x.py", "tcpcam_fw/x.txt", "tcpcam_fw/.py", "tcpcam_fw/a-b.py",
                 "tcpcam_fw//app.py", "tcpcam_fw/./app.py", "tcpcam_fw\\app.py", "C:tcpcam_fw/app.py", "",
-                "tcpcam_fw/" + "a" * 60 + ".py", None, 7, "lib/tcpcam_fw/app.py", "tcpcam_boot.py"):
+                "tcpcam_fw/" + "a" * 60 + ".py", None, 7, "lib/tcpcam_fw/app.py", "tcpcam_boot.py",
+                "tcpcam_boot.mpy"):
         assert update.path_problem(bad) is not None, bad
 
 

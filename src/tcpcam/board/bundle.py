@@ -3,9 +3,9 @@
 Layout on the board::
 
     boot.py, main.py          run at boot (always .py)
-    tcpcam_boot.py            the loader main.py runs: picks the application slot (never updated)
     test.jpg                  the sample JPEG of the ``jpeg`` source
     config.json               written by ``tcpcam firmware config`` (optional here)
+    lib/tcpcam_boot.py        the loader main.py runs: picks the application slot (never updated)
     lib/tcpcam/__init__.py    the package's version, nothing else
     lib/tcpcam/core/*         the sans-IO protocol core, as it is on the host
     lib/tcpcam_fw/*           the firmware application
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from importlib.abc import Traversable
 
 #: Files of the firmware folder copied to the board's root folder.
-ROOT_FILES = ("boot.py", "main.py", "tcpcam_boot.py", "test.jpg")
+ROOT_FILES = ("boot.py", "main.py", "test.jpg")
+#: The loader, copied to lib/ on the board (so ``--mpy`` compiles it: it stays in the heap); no update writes it.
+LOADER = "tcpcam_boot.py"
 #: The application package, copied to lib/ on the board.
 APP_PACKAGE = "tcpcam_fw"
 #: The package that holds the firmware's files.
@@ -75,6 +77,7 @@ def bundle_plan() -> list[tuple[Traversable, str]]:
     """Every ``(source, path on the board)`` of the bundle, as ``.py`` sources."""
     firmware = firmware_files()
     plan = [(firmware / name, name) for name in ROOT_FILES]
+    plan.append((firmware / LOADER, "lib/" + LOADER))
     plan.append((resources.files("tcpcam") / "__init__.py", "lib/tcpcam/__init__.py"))
     plan += [(entry, "lib/tcpcam/core/%s" % entry.name) for entry in core_files()]
     app = sorted((entry for entry in (firmware / APP_PACKAGE).iterdir() if entry.name.endswith(".py")),

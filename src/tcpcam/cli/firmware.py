@@ -291,7 +291,8 @@ def run_deploy(args: argparse.Namespace) -> int:
         plan = [path for _, path in firmware_bundle.bundle_plan()] + ["config.json"]
         print("# a bundle of %s (config.json from %s) would be built in a temporary folder; in it:"
               % (plural(len(plan), "file"), args.config))
-        print(shlex.join(firmware_deploy.chained_argv(args.port, [path for path in plan if "/" not in path])))
+        print(shlex.join(firmware_deploy.chained_argv(args.port, [path for path in plan if "/" not in path],
+                                                      [path[4:] for path in plan if path.count("/") == 1])))
         print("# to see or keep the bundle: tcpcam firmware bundle DIR --config %s, then deploy --bundle DIR"
               % shlex.quote(args.config))
         return 0

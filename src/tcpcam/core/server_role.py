@@ -53,7 +53,8 @@ Each call returns the actions to carry out, in order (see
 - **Updates** (protocol 2): one new application bundle at a time, by the
   rules of :mod:`tcpcam.core.update`; every step (make room, store pieces,
   verify and switch, forget) is an :class:`~tcpcam.core.actions.UpdateStep`
-  for the driver, answered with :meth:`ServerRole.update_done`. A bad
+  for the driver, answered with :meth:`ServerRole.update_done`
+  (:class:`~tcpcam.core.update.UpdateDesk`, imported at the first update). A bad
   chunk, a failed step, the client leaving or ``update_idle_ms`` without a
   request abandon it; a commit under way is never undone.
 - **Frames.** The source is asked for a frame only while a streaming
@@ -71,10 +72,6 @@ import binascii
 from tcpcam.core.actions import (
     ERROR,
     INFO,
-    UPDATE_ABORT,
-    UPDATE_BEGIN,
-    UPDATE_COMMIT,
-    UPDATE_WRITE,
     WARN,
     ApplySettings,
     AskHealth,
@@ -82,7 +79,6 @@ from tcpcam.core.actions import (
     Capture,
     Close,
     Log,
-    UpdateStep,
     Write,
 )
 from tcpcam.core.camera_settings import FRAMESIZE_NAMES, SETTINGS
@@ -224,20 +220,6 @@ class _Link:
         return 0 if session.streaming else None
 
 
-class _Update:
-    """The update under way: whose it is, its receiver, and the step the driver is carrying out."""
-
-    def __init__(self, link: _Link, receiver: object, now: int) -> None:
-        #: The connection sending it (None once it left during a commit).
-        self.link: _Link | None = link
-        self.receiver = receiver
-        self.last_at = now
-        #: The ticket of the step the driver is carrying out (0: none), and the request it answers.
-        self.ticket = 0
-        self.step = ""
-        self.counter = 0
-
-
 def _earliest(current: int | None, candidate: int | None) -> int | None:
     if candidate is None:
         return current
@@ -313,8 +295,7 @@ class ServerRole:
         self._settings_ticket = 0
         self._settings_request: tuple | None = None
         #: The update under way (one at a time), and how long it may wait for its next request.
-        self._update: _Update | None = None
-        self._update_ticket = 0
+        self._updates: object = None
         self.update_idle_ms = UPDATE_IDLE_MS
 
     # What the driver asks.
@@ -451,13 +432,8 @@ class ServerRole:
             self.counters["left"] += 1
             actions.append(Log(INFO, "%s left after %s" % (link.peer, plural(session.frames_sent, "frame")), "client"))
         session.connection_lost()
-        update = self._update
-        peer = link.peer
-        if update is not None and update.link is link:
-            if update.ticket and update.step == UPDATE_COMMIT:
-                update.link = None
-            else:
-                actions += self._abandon_update("%s left during its update" % peer)
+        if self._updates is not None:
+            actions += self._updates.disconnected(link)  # type: ignore[attr-defined]
         if self._settings_request is not None and self._settings_request[1] is link:
             self._settings_request = (self._settings_request[0], None, 0)
         return actions
@@ -612,12 +588,9 @@ class ServerRole:
             else:
                 due = _earliest(due, capture_at)
         due = _earliest(due, self.pacer.timeout_at())
-        update = self._update
-        if update is not None and not update.ticket:
-            if update.last_at + self.update_idle_ms <= now:
-                actions += self._abandon_update("no update request for %g s" % (self.update_idle_ms / 1000))
-            else:
-                due = _earliest(due, update.last_at + self.update_idle_ms)
+        if self._updates is not None:
+            actions += self._updates.tick(now)  # type: ignore[attr-defined]
+            due = _earliest(due, self._updates.next_deadline())  # type: ignore[attr-defined]
         if self._health_at is not None:
             if not self._authenticated_links():
                 self._health_at = None
@@ -708,7 +681,7 @@ class ServerRole:
         self.counters["requests"] += 1
         if event.op.startswith("update-"):
             # Not charged to the budget: one step at a time, each answered only once the driver did it.
-            return self._update_request(link, event, now)
+            return self._update_desk().request(link, event, now)  # type: ignore[attr-defined]
         link.budget = min(REQUEST_BURST * 1000, link.budget + (now - link.budget_at) * REQUEST_RATE)
         link.budget_at = now
         if link.budget < 1000:
@@ -798,52 +771,15 @@ class ServerRole:
             actions += self._answer(link, Request(counter, {}), error, now)
         return actions
 
-    def _update_request(self, link: _Link, event: Request, now: int) -> list:
-        """One step of an update: check it with the core's rules, then hand it to the driver."""
-        op = event.op
-        body = event.body
-        update = self._update
-        if op == "update-begin":
-            if update is not None:
-                return self._answer(link, event, "another update is under way; try again later", now)
+    def _update_desk(self) -> object:
+        """The updates' part of the role, made at the first update request."""
+        if self._updates is None:
             # Imported on the first update only: a board that never takes one keeps the heap.
-            from tcpcam.core.update import UpdateReceiver, check_manifest
+            from tcpcam.core.update import UpdateDesk
 
-            manifest, problem = check_manifest(body)
-            if problem:
-                return self._answer(link, event, problem, now)
-            update = self._update = _Update(link, UpdateReceiver(manifest), now)
-            self.counters["updates_begun"] += 1
-            line = Log(INFO, "%s sends update %s: %s, %s" % (link.peer, manifest["version"] or "(no version)",
-                                                          plural(len(manifest["files"]), "file"),
-                                                          plural(manifest["bytes"], "byte")), "update")
-            return [line] + self._step(update, event, UPDATE_BEGIN, manifest=manifest)
-        if op not in ("update-chunk", "update-commit", "update-abort"):
-            return self._answer(link, event, "unknown request %r" % op[:32], now)
-        if update is None or update.link is not link:
-            return self._answer(link, event, "no update of this connection is under way", now)
-        if update.ticket:
-            return self._answer(link, event, "the previous update step is not done yet: wait for its answer", now)
-        update.last_at = now
-        if op == "update-chunk":
-            pieces, problem = update.receiver.chunk(body.get("offset"), body.get("data"))  # type: ignore[attr-defined]
-            if problem:
-                return self._abandon_update(problem) + self._answer(link, event, problem, now)
-            return self._step(update, event, UPDATE_WRITE, pieces=pieces)
-        if op == "update-commit":
-            manifest, problem = update.receiver.finish()  # type: ignore[attr-defined]
-            if problem:
-                return self._abandon_update(problem) + self._answer(link, event, problem, now)
-            return self._step(update, event, UPDATE_COMMIT, manifest=manifest)
-        return self._abandon_update("%s called it off" % link.peer) + self._answer(link, event, None, now)
-
-    def _step(self, update: _Update, event: Request, step: str, manifest: dict | None = None,
-              pieces: list | None = None) -> list:
-        self._update_ticket += 1
-        update.ticket = self._update_ticket
-        update.step = step
-        update.counter = event.counter
-        return [UpdateStep(update.ticket, step, manifest, pieces)]
+            self._updates = UpdateDesk(self._answer, self._authenticated_links, self.counters, self._want,
+                                       self.update_idle_ms)
+        return self._updates
 
     def update_done(self, ticket: int, error: str | None, now: int) -> list:
         """The driver carried out (``error`` None) or failed the :class:`UpdateStep` ``ticket``.
@@ -851,36 +787,9 @@ class ServerRole:
         A failed step abandons the update (the driver is told to forget the
         bundle); a commit done ends it. The client that sent it gets the answer.
         """
-        update = self._update
-        if update is None or update.ticket != ticket:
+        if self._updates is None:
             return []
-        update.ticket = 0
-        update.last_at = now
-        link = update.link
-        actions: list = []
-        if error is not None:
-            actions += self._abandon_update(error)
-        elif update.step == UPDATE_COMMIT:
-            self._update = None
-            self.counters["updates_stored"] += 1
-            manifest = update.receiver.manifest  # type: ignore[attr-defined]
-            actions.append(Log(INFO, "update %s stored and verified: the board runs it from its next boot"
-                               % (manifest["version"] or "(no version)"), "update"))
-        else:
-            self._want(now + self.update_idle_ms)
-        if link is not None and link in self._authenticated_links():
-            actions += self._answer(link, Request(update.counter, {}), error, now)
-        return actions
-
-    def _abandon_update(self, why: str) -> list:
-        update = self._update
-        if update is None:
-            return []
-        self._update = None
-        update.receiver.abandon()  # type: ignore[attr-defined]
-        self.counters["updates_abandoned"] += 1
-        return [Log(WARN, "update abandoned: %s; the running application stays" % why, "update"),
-                UpdateStep(0, UPDATE_ABORT)]
+        return self._updates.done(ticket, error, now)  # type: ignore[attr-defined]
 
     def report_health(self, facts: dict, now: int) -> list:
         """The driver's answer to :class:`AskHealth`: every protocol 2 client gets ``facts``."""

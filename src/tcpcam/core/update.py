@@ -23,7 +23,8 @@ import binascii
 import hashlib
 import json
 
-from tcpcam.core.actions import UPDATE_ABORT, UPDATE_BEGIN, UPDATE_COMMIT, UPDATE_WRITE
+from tcpcam.core.actions import INFO, UPDATE_ABORT, UPDATE_BEGIN, UPDATE_COMMIT, UPDATE_WRITE, WARN, Log, UpdateStep
+from tcpcam.core.events import Request
 from tcpcam.core.limits import (
     UPDATE_CHUNK_BYTES,
     UPDATE_MAX_BYTES,
@@ -229,6 +230,142 @@ class UpdateReceiver:
     def _abandon(self, why: str) -> tuple:
         self.state = ABANDONED
         return None, why + "; the update is abandoned"
+
+
+class _Update:
+    """The update under way: whose it is, its receiver, and the step the driver is carrying out."""
+
+    def __init__(self, link: object, receiver: UpdateReceiver, now: int) -> None:
+        #: The connection sending it (None once it left during a commit).
+        self.link: object = link
+        self.receiver = receiver
+        self.last_at = now
+        #: The ticket of the step the driver is carrying out (0: none), and the request it answers.
+        self.ticket = 0
+        self.step = ""
+        self.counter = 0
+
+
+class UpdateDesk:
+    """The server role's part of updates: one at a time, each step handed to the driver as an UpdateStep.
+
+    The role gives it its own ways to answer a request (``answer(link,
+    event, error, now)``), the connections that may be answered
+    (``links()``), its ``counters``, and ``want(when)`` for its timer.
+    """
+
+    def __init__(self, answer: object, links: object, counters: dict, want: object, idle_ms: int) -> None:
+        self._answer = answer
+        self._links = links
+        self._counters = counters
+        self._want = want
+        self.idle_ms = idle_ms
+        self._update: _Update | None = None
+        self._ticket = 0
+
+    def request(self, link: object, event: Request, now: int) -> list:
+        """One update request of ``link``: check it with the rules, then hand it to the driver."""
+        answer = self._answer
+        op = event.op
+        body = event.body
+        update = self._update
+        if op == "update-begin":
+            if update is not None:
+                return answer(link, event, "another update is under way; try again later", now)  # type: ignore
+            manifest, problem = check_manifest(body)
+            if problem:
+                return answer(link, event, problem, now)  # type: ignore[operator]
+            update = self._update = _Update(link, UpdateReceiver(manifest), now)
+            self._counters["updates_begun"] += 1
+            line = Log(INFO, "%s sends update %s: %s, %s" % (getattr(link, "peer", "a client"),
+                                                          manifest["version"] or "(no version)",
+                                                          plural(len(manifest["files"]), "file"),
+                                                          plural(manifest["bytes"], "byte")), "update")
+            return [line] + self._step(update, event, UPDATE_BEGIN, manifest=manifest)
+        if op not in ("update-chunk", "update-commit", "update-abort"):
+            return answer(link, event, "unknown request %r" % op[:32], now)  # type: ignore[operator]
+        if update is None or update.link is not link:
+            return answer(link, event, "no update of this connection is under way", now)  # type: ignore[operator]
+        if update.ticket:
+            return answer(link, event, "the previous update step is not done yet: wait for its answer",  # type: ignore
+                          now)
+        update.last_at = now
+        if op == "update-chunk":
+            pieces, problem = update.receiver.chunk(body.get("offset"), body.get("data"))
+            if problem:
+                return self._abandon(problem) + answer(link, event, problem, now)  # type: ignore[operator]
+            return self._step(update, event, UPDATE_WRITE, pieces=pieces)
+        if op == "update-commit":
+            manifest, problem = update.receiver.finish()
+            if problem:
+                return self._abandon(problem) + answer(link, event, problem, now)  # type: ignore[operator]
+            return self._step(update, event, UPDATE_COMMIT, manifest=manifest)
+        why = "%s called it off" % getattr(link, "peer", "the client")
+        return self._abandon(why) + answer(link, event, None, now)  # type: ignore[operator]
+
+    def _step(self, update: _Update, event: Request, step: str, manifest: dict | None = None,
+              pieces: list | None = None) -> list:
+        self._ticket += 1
+        update.ticket = self._ticket
+        update.step = step
+        update.counter = event.counter
+        return [UpdateStep(update.ticket, step, manifest, pieces)]
+
+    def done(self, ticket: int, error: str | None, now: int) -> list:
+        """The driver's answer to UpdateStep ``ticket`` (see ``ServerRole.update_done``)."""
+        update = self._update
+        if update is None or update.ticket != ticket:
+            return []
+        update.ticket = 0
+        update.last_at = now
+        link = update.link
+        actions: list = []
+        if error is not None:
+            actions += self._abandon(error)
+        elif update.step == UPDATE_COMMIT:
+            self._update = None
+            self._counters["updates_stored"] += 1
+            actions.append(Log(INFO, "update %s stored and verified: the board runs it from its next boot"
+                               % (update.receiver.manifest["version"] or "(no version)"), "update"))
+        else:
+            self._want(now + self.idle_ms)  # type: ignore[operator]
+        if link is not None and link in self._links():  # type: ignore[operator]
+            actions += self._answer(link, Request(update.counter, {}), error, now)  # type: ignore[operator]
+        return actions
+
+    def disconnected(self, link: object) -> list:
+        """``link`` is gone: its update is abandoned, unless its commit is under way (that one is finished)."""
+        update = self._update
+        if update is None or update.link is not link:
+            return []
+        if update.ticket and update.step == UPDATE_COMMIT:
+            update.link = None
+            return []
+        return self._abandon("%s left during its update" % getattr(link, "peer", "the client"))
+
+    def next_deadline(self) -> int | None:
+        """When the update under way is abandoned for want of a request, or None."""
+        update = self._update
+        if update is None or update.ticket:
+            return None
+        return update.last_at + self.idle_ms
+
+    def tick(self, now: int) -> list:
+        """Abandon an update that went ``idle_ms`` without a request."""
+        due = self.next_deadline()
+        if due is None or due > now:
+            return []
+        return self._abandon("no update request for %g s" % (self.idle_ms / 1000))
+
+    def _abandon(self, why: str) -> list:
+        update = self._update
+        if update is None:
+            return []
+        self._update = None
+        update.receiver.abandon()
+        self._counters["updates_abandoned"] += 1
+        return [Log(WARN, "update abandoned: %s; the running application stays" % why, "update"),
+                UpdateStep(0, UPDATE_ABORT)]
 
 
 def bundle_digest(contents: list) -> str:
