@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,9 +114,13 @@ class Board:
         return self.console.wait_for(needles, timeout)
 
     def ended(self, timeout=WAIT):
-        """Wait for the process to end by itself (a reset); its exit status."""
+        """Wait for the process to end by itself (a reset) and for its last console line; its exit status."""
         status = self.process.wait(timeout)
+        deadline = time.monotonic() + timeout
         self.console.drain()
+        while not self.console.ended and time.monotonic() < deadline:
+            time.sleep(0.05)  # the reader thread takes what the pipe still holds
+            self.console.drain()
         return status
 
     def power_cut(self):
