@@ -54,9 +54,9 @@ Each call returns the actions to carry out, in order (see
   rules of :mod:`tcpcam.core.update`; every step (make room, store pieces,
   verify and switch, forget) is an :class:`~tcpcam.core.actions.UpdateStep`
   for the driver, answered with :meth:`ServerRole.update_done`
-  (:class:`~tcpcam.core.update.UpdateDesk`, imported at the first update). A bad
-  chunk, a failed step, the client leaving or ``update_idle_ms`` without a
-  request abandon it; a commit under way is never undone.
+  (:class:`~tcpcam.core.update.UpdateDesk`, imported at the first update).
+  A bad chunk, a failed step, the client leaving or ``update_idle_ms``
+  without a request abandon it; a commit under way is never undone.
 - **Frames.** The source is asked for a frame only while a streaming
   connection can take one, paced and backed off by
   :class:`~tcpcam.core.pacing.CapturePacer`. Each frame is offered to every
@@ -69,18 +69,7 @@ Each call returns the actions to carry out, in order (see
 
 import binascii
 
-from tcpcam.core.actions import (
-    ERROR,
-    INFO,
-    WARN,
-    ApplySettings,
-    AskHealth,
-    CancelCapture,
-    Capture,
-    Close,
-    Log,
-    Write,
-)
+from tcpcam.core.actions import ERROR, INFO, WARN, ApplySettings, AskHealth, CancelCapture, Capture, Close, Log, Write
 from tcpcam.core.camera_settings import FRAMESIZE_NAMES, SETTINGS
 from tcpcam.core.errors import BadMessage, HandshakeTimeout, WrongKey
 from tcpcam.core.events import Accepted, Authenticated, Finished, Rejected, Request, Upgrade
@@ -294,7 +283,8 @@ class ServerRole:
         self._seq = 0
         self._settings_ticket = 0
         self._settings_request: tuple | None = None
-        #: The update under way (one at a time), and how long it may wait for its next request.
+        #: The updates' part of the role (an UpdateDesk, once a client asked), and how long an update
+        #: may wait for its next request.
         self._updates: object = None
         self.update_idle_ms = UPDATE_IDLE_MS
 
