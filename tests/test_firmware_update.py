@@ -515,3 +515,11 @@ def test_tcpcam_firmware_simulate_powers_the_board_on_again_after_an_update(tmp_
     finally:
         simulator.send_signal(signal.SIGINT)
         assert simulator.wait(WAIT) == 0
+
+
+def test_a_board_that_takes_no_update_does_not_load_the_update_code(board):
+    camera = board()
+    result = run_micropython("import sys, tcpcam_fw.app\nprint('tcpcam.core.update' in sys.modules,"
+                             " 'tcpcam_fw.update' in sys.modules, 'tcpcam.core.server_role' in sys.modules)",
+                             camera.device)
+    assert result.returncode == 0 and result.stdout.split() == ["False", "False", "True"], result.stdout + result.stderr
