@@ -1,10 +1,10 @@
-"""Runs after boot.py: start the tcpcam firmware (its modules live in lib/)."""
+"""Runs after boot.py: the loader (tcpcam_boot, never replaced by an update) picks the application and starts it."""
 
 import sys
 
 if "lib" not in sys.path and "/lib" not in sys.path:
     sys.path.append("lib")
 
-from tcpcam_fw import app  # noqa: E402
+import tcpcam_boot  # noqa: E402
 
-app.main()
+tcpcam_boot.run()

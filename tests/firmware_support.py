@@ -21,7 +21,7 @@ from tcpcam.core.framing import FrameDecoder
 REPO = Path(__file__).resolve().parents[1]
 #: The firmware application's modules, as the bundle must hold them.
 APP_MODULES = ("__init__", "app", "camera_drivers", "client", "clock", "config", "health", "keepalive", "log", "ntp",
-               "server", "sources", "watchdog", "wifi")
+               "server", "sources", "update", "watchdog", "wifi")
 #: The core's modules, as the bundle must hold them.
 CORE_MODULES = tuple(sorted(path.stem for path in (REPO / "src/tcpcam/core").glob("*.py")))
 #: Seconds any single wait in these helpers may take.
@@ -268,7 +268,7 @@ def run_micropython(script, cwd, env=None, timeout=WAIT, driver="lemariva", heap
 
 def expected_tree(suffix):
     """The bundle's file list, modules ending in ``suffix`` (``.py`` or ``.mpy``)."""
-    names = ["boot.py", "main.py", "test.jpg", "lib/tcpcam/__init__%s" % suffix]
+    names = ["boot.py", "main.py", "test.jpg", "lib/tcpcam_boot%s" % suffix, "lib/tcpcam/__init__%s" % suffix]
     names += ["lib/tcpcam/core/%s%s" % (name, suffix) for name in CORE_MODULES]
     names += ["lib/tcpcam_fw/%s%s" % (name, suffix) for name in APP_MODULES]
     return sorted(names)

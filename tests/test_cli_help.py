@@ -11,7 +11,7 @@ from tcpcam.cli import main as cli
 
 #: Every command path, as typed after ``tcpcam``.
 COMMANDS = [[], ["get"], ["serve"], ["record"], ["firmware"]] + [
-    ["firmware", action] for action in ("config", "bundle", "flash", "deploy", "simulate")]
+    ["firmware", action] for action in ("config", "bundle", "flash", "deploy", "update", "simulate")]
 #: Docstring markup that has no place in a terminal.
 MARKUP = re.compile(r"``|:[a-z]+:`")
 

@@ -75,6 +75,12 @@ takes fails the test, so nothing is skipped silently:
     ``tcpcam password``: ``--random`` runs as shown; the asking form runs on
     a pseudo-terminal that types the same password twice. Either must exit
     0 and leave a new ``recordings/web-auth.json``.
+``update``
+    ``tcpcam firmware update HOST ...``: HOST, ``--port`` and ``--key``
+    are rewritten to a simulated board (the firmware under the unix
+    MicroPython, with the document's key) on a free loopback port; the
+    command must exit 0 and say ``updated``, the board must reset itself,
+    and once started again it must say the new application serves.
 ``as-is``
     ``tcpcam firmware config``, ``bundle``: run as shown.
 
@@ -394,6 +400,8 @@ class DocumentRun:
                 return "dry-run"
             if rest[:2] in (["firmware", "config"], ["firmware", "bundle"]):
                 return "as-is"
+            if rest[:2] == ["firmware", "update"]:
+                return "update"
             if rest[:1] in (["export"], ["convert"], ["password"]):
                 return rest[0]
         if first == "ffmpeg" and any(PLAYBACK.match(word) for word in rest):
@@ -686,6 +694,35 @@ class DocumentRun:
         assert stopped == 0, recorder.text()
         picture = (REPO / "firmware" / "test.jpg").read_bytes()
         assert output.read_bytes() == picture * count, (output.stat().st_size, count, len(picture))
+
+    def run_update(self, words):
+        from tcpcam.board import simulate as firmware_simulate
+
+        port = freePort()
+        device = firmware_simulate.prepare(self.tmp_path / ("board-%d" % port),
+                                           {"bind": "127.0.0.1", "port": port, "key": self.key, "source": "hello"})
+        argv, env, cwd = firmware_simulate.command(device)
+
+        def power_on():
+            board = Child(argv, cwd, env, signal.SIGKILL)
+            board.waitFor(lambda: "server: listening" in board.text(), "the board listening")
+            return board
+
+        board = power_on()
+        try:
+            words = list(words)
+            words[3] = "127.0.0.1"
+            words = withOption(withOption(words, "--port", str(port)), "--key", self.key)
+            status, output = self.run(words, timeout=300)
+            assert status == 0 and output.startswith("updated 127.0.0.1 port %d: " % port), output
+            board.waitFor(lambda: board.process.poll() is not None, "the board resetting into the update")
+        finally:
+            board.stop()
+        board = power_on()
+        try:
+            board.waitFor(lambda: "serves: it is the good application now" in board.text(), "the update serving")
+        finally:
+            board.stop()
 
     def run_as_is(self, words):
         status, output = self.run(words)

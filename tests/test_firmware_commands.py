@@ -230,7 +230,7 @@ def test_deploy_dry_run(tmp_path, capsys):
     argv = shlex.split(lines[1])
     assert argv[:5] == [sys.executable, "-m", "mpremote", "connect", "/dev/ttyUSB0"]
     chained = " ".join(argv[7:])
-    assert "fs cp -r lib/tcpcam lib/tcpcam_fw :lib/" in chained
+    assert "fs cp -r lib/tcpcam lib/tcpcam_fw lib/tcpcam_boot.py :lib/" in chained
     assert "fs cp boot.py config.json main.py test.jpg :" in chained
     assert argv[-2:] == ["+", "reset"]
 

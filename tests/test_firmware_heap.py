@@ -19,8 +19,8 @@ pytestmark = needs_micropython
 
 #: A VGA JPEG at quality 85 is about this big.
 VGA_FRAME = 50_000
-#: bench/bench_heap.py's smallest heap for 8 clients of 50 KB frames (.mpy bundle: 580 KiB), plus a third.
-HEAP = "800k"
+#: bench/bench_heap.py's smallest heap for 8 clients of 50 KB frames (.mpy bundle: 664 KiB), plus a third.
+HEAP = "896k"
 #: Frames each client takes in the run (a few seconds: thousands of frames from the camera).
 FRAMES_PER_CLIENT = 600
 #: Stats lines every this many frames.

@@ -287,8 +287,9 @@ def test_health_is_a_plain_dict(device, tmp_path):
     cause.write_text("3\n")
     lines = run(device, HEALTH.replace("FAIL", "False"), {"TCPCAM_RESET_CAUSE_FILE": str(cause)})
     first = dict(ast.literal_eval(lines[0]))
-    assert sorted(first) == ["allocated_heap", "capture_errors", "clients", "clock_synced", "fps", "frames",
-                             "free_heap", "largest_free_block", "psram", "reset_cause", "uptime_ms", "wifi_rssi"]
+    assert sorted(first) == ["allocated_heap", "app_slot", "app_trial", "app_version", "capture_errors", "clients",
+                             "clock_synced", "fps", "frames", "free_heap", "largest_free_block", "psram",
+                             "reset_cause", "update_rolled_back", "uptime_ms", "wifi_rssi"]
     assert first["wifi_rssi"] is None and first["largest_free_block"] is None and first["clients"] == 0
     assert lines[1] == "-70 3 1 3 WDT_RESET True int"
     lines = run(device, HEALTH.replace("FAIL", "True"), {"TCPCAM_RESET_CAUSE_FILE": str(cause)})

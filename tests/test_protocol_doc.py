@@ -4,7 +4,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from tcpcam.core import mac, messages
+from tcpcam.core import limits, mac, messages
+from tcpcam.core.server_role import CAPABILITIES, OPS
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
 
@@ -37,3 +38,21 @@ def test_the_openssl_commands_of_the_page_give_its_values():
     assert value("client proof") in outputs[0]
     request = re.search(r"counter 1:\s+([0-9a-f]+)", DOC).group(1)
     assert request[26:90] in outputs[1]
+
+
+def test_every_request_and_capability_of_the_core_is_on_the_page():
+    table = DOC.split("### Requests", 1)[1].split("\n\n", 2)[1]
+    listed = set()
+    for row in table.splitlines()[2:]:
+        listed.update(re.findall(r"`([a-z-]+)`", row.split("|")[1]))
+    assert listed == set(OPS)
+    hello = [line for line in DOC.splitlines() if line.startswith("| `H` |")][0]
+    assert re.findall(r"`([a-z]+)`", hello.split("capabilities", 1)[1].split(")")[0]) == list(CAPABILITIES)
+
+
+def test_the_update_bounds_of_the_page_are_the_cores():
+    section = DOC.split("### Updates", 1)[1].split("### Reasons", 1)[0]
+    for figure in (limits.UPDATE_MAX_PATH_BYTES, limits.UPDATE_MAX_FILE_BYTES, limits.UPDATE_MAX_FILES,
+                   limits.UPDATE_MAX_BYTES, limits.UPDATE_CHUNK_BYTES, limits.UPDATE_IDLE_MS // 1000,
+                   limits.REQUEST_RATE, limits.REFUSED_REQUESTS):
+        assert " %d " % figure in section.replace("\n", " "), figure

@@ -296,7 +296,10 @@ def test_recording_goes_on_while_footage_is_played_and_exported(tmp_path):
     assert camera.queueDropped == 0 and camera.droppedFrames == 0
     # Every frame the recorder took from the camera is in the index, after the 600 written before.
     assert len(recordedFrames) == 600 + camera.frames
-    assert [frame for _, frame in recordedFrames[600:]] == sent[:camera.frames]
+    recorded = [frame for _, frame in recordedFrames[600:]]
+    assert recorded == sent[:camera.frames], "recorded %s, sent %s, index %s, camera connected %d times" % (
+        *next((recorded[i][:12], sent[i][:12], i) for i in range(len(recorded)) if recorded[i] != sent[i]),
+        servers[0][0].connections)
 
 
 @pytest_twisted.inlineCallbacks

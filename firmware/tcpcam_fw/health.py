@@ -74,6 +74,23 @@ def clock_is_set():
     return time.gmtime()[0] >= CLOCK_SET_AFTER_YEAR
 
 
+def application():
+    """Which application runs: its slot and version, whether it is on trial, whether the last update rolled back."""
+    import tcpcam
+
+    facts = {"app_slot": "factory", "app_version": tcpcam.__version__, "app_trial": False,
+             "update_rolled_back": False}
+    try:
+        import tcpcam_boot
+    except ImportError:
+        return facts
+    running = tcpcam_boot.running
+    facts["app_slot"] = running["slot"]
+    facts["app_trial"] = not running["confirmed"]
+    facts["update_rolled_back"] = running["rolled_back"]
+    return facts
+
+
 class Health:
     """The board's health figures; the firmware's parts tell it what happens."""
 
@@ -132,7 +149,7 @@ class Health:
     def snapshot(self):
         """Every figure, as a plain dict of ints, floats, strings, booleans and None."""
         clients = self.clients
-        return {
+        figures = {
             "uptime_ms": self.now(),
             "reset_cause": self.reset_cause,
             "free_heap": gc.mem_free(),
@@ -146,3 +163,5 @@ class Health:
             "fps": round(self.fps(), 2),
             "clients": clients() if clients is not None else 0,
         }
+        figures.update(application())
+        return figures

@@ -18,15 +18,25 @@ import time
 
 from tcpcam_fw.client import Connection, describe
 from tcpcam_fw.clock import MAX_GAP_MS, Clock
+from tcpcam_fw.health import application
 from tcpcam_fw.keepalive import set_keepalive
 from tcpcam_fw.log import say
 
 import tcpcam
-from tcpcam.core.actions import ApplySettings, AskHealth, Capture, Close, Log, Write
+from tcpcam.core.actions import UPDATE_COMMIT, ApplySettings, AskHealth, Capture, Close, Log, UpdateStep, Write
 from tcpcam.core.camera_settings import FRAMESIZE_NAMES, SETTINGS
-from tcpcam.core.limits import BOARD_BACKLOG
+from tcpcam.core.limits import BOARD_BACKLOG, UPDATE_REBOOT_DELAY_MS
 from tcpcam.core.mac import parse_key
 from tcpcam.core.server_role import ServerRole
+
+
+def confirm_serving():
+    """Tell the loader (``tcpcam_boot``, absent when the firmware runs without it) that the application serves."""
+    try:
+        import tcpcam_boot
+    except ImportError:
+        return
+    tcpcam_boot.serving()
 
 
 class FrameServer:
@@ -54,6 +64,9 @@ class FrameServer:
         self._wake = asyncio.Event()
         self._keepalive_said = False
         self._stats_frames = 0
+        #: Carries out the steps of an update; called once the server listens (the loader's "serving").
+        self.updates = None
+        self.on_serving = confirm_serving
 
     def now(self):
         """The core's clock: milliseconds since start."""
@@ -68,6 +81,8 @@ class FrameServer:
             say("server: cannot listen on %s:%d: %s" % (config["bind"], config["port"], error))
             raise
         say("server: listening on %s:%d, source %s" % (config["bind"], config["port"], config["source"]))
+        if self.on_serving is not None:
+            self.on_serving()
         try:
             await self._timer()
         finally:
@@ -84,7 +99,7 @@ class FrameServer:
                 self._ticket = action.ticket
             elif isinstance(action, Log):
                 say(action.text)
-            elif isinstance(action, (ApplySettings, AskHealth)):
+            elif isinstance(action, (ApplySettings, AskHealth, UpdateStep)):
                 # Answered from the timer task, not from inside this call.
                 self._pending.append(action)
         self._wake.set()
@@ -92,6 +107,18 @@ class FrameServer:
     def _answer(self, action):
         if isinstance(action, AskHealth):
             self.run(self.role.report_health(self.health(), self.now()))
+            return
+        if isinstance(action, UpdateStep):
+            if self.updates is None:
+                # Imported on the first update only: a board that never takes one keeps the heap.
+                from tcpcam_fw.update import UpdateStore
+
+                self.updates = UpdateStore()
+            error = self.updates.carry_out(action)
+            if action.ticket:
+                self.run(self.role.update_done(action.ticket, error, self.now()))
+            if action.step == UPDATE_COMMIT and error is None:
+                asyncio.create_task(self._reset_soon())
             return
         apply = getattr(self.source, "apply", None)
         if apply is None:
@@ -106,6 +133,11 @@ class FrameServer:
             return
         self.run(self.role.settings_applied(action.ticket, applied or action.settings, None, self.now()))
 
+    async def _reset_soon(self):
+        await asyncio.sleep_ms(UPDATE_REBOOT_DELAY_MS)
+        say("update: stored; resetting to start it")
+        self.updates.boot.reset()
+
     def health(self):
         """The board's own figures for protocol 2's health messages."""
         facts = getattr(self.source, "health", None)
@@ -115,6 +147,7 @@ class FrameServer:
                    "capture_errors": status["capture_failures"]}
         if callable(facts):
             figures.update(facts())
+        figures.update(application())
         return figures
 
     def set_keepalive(self, writer):

@@ -1,6 +1,6 @@
 """A ServerRole and a Client2Role joined in memory, for the core tests (pytest and MicroPython)."""
 
-from tcpcam.core.actions import ApplySettings, AskHealth, Capture, Close, Write
+from tcpcam.core.actions import ApplySettings, AskHealth, Capture, Close, UpdateStep, Write
 from tcpcam.core.client_role2 import Client2Role, Frame
 
 KEY = bytes(range(1, 21))
@@ -42,6 +42,8 @@ class Pipe:
         self.applies = []
         self.captures = []
         self.health_asked = 0
+        #: The update steps the role asked its driver for.
+        self.steps = []
         self.flushing = True
         #: Every byte the server sent this client, in order.
         self.transcript = []
@@ -75,6 +77,8 @@ class Pipe:
                 self.captures.append(action.ticket)
             elif isinstance(action, AskHealth):
                 self.health_asked += 1
+            elif isinstance(action, UpdateStep):
+                self.steps.append(action)
 
     def client_writes(self, actions):
         for action in actions:

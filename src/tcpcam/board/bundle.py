@@ -5,6 +5,7 @@ Layout on the board::
     boot.py, main.py          run at boot (always .py)
     test.jpg                  the sample JPEG of the ``jpeg`` source
     config.json               written by ``tcpcam firmware config`` (optional here)
+    lib/tcpcam_boot.py        the loader main.py runs: picks the application slot (never updated)
     lib/tcpcam/__init__.py    the package's version, nothing else
     lib/tcpcam/core/*         the sans-IO protocol core, as it is on the host
     lib/tcpcam_fw/*           the firmware application
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 #: Files of the firmware folder copied to the board's root folder.
 ROOT_FILES = ("boot.py", "main.py", "test.jpg")
+#: The loader, copied to lib/ on the board (so ``--mpy`` compiles it: it stays in the heap); no update writes it.
+LOADER = "tcpcam_boot.py"
 #: The application package, copied to lib/ on the board.
 APP_PACKAGE = "tcpcam_fw"
 #: The package that holds the firmware's files.
@@ -74,6 +77,7 @@ def bundle_plan() -> list[tuple[Traversable, str]]:
     """Every ``(source, path on the board)`` of the bundle, as ``.py`` sources."""
     firmware = firmware_files()
     plan = [(firmware / name, name) for name in ROOT_FILES]
+    plan.append((firmware / LOADER, "lib/" + LOADER))
     plan.append((resources.files("tcpcam") / "__init__.py", "lib/tcpcam/__init__.py"))
     plan += [(entry, "lib/tcpcam/core/%s" % entry.name) for entry in core_files()]
     app = sorted((entry for entry in (firmware / APP_PACKAGE).iterdir() if entry.name.endswith(".py")),
@@ -200,3 +204,39 @@ def write_bundle(destination: str | Path, mpy: bool = False, config_text: str | 
         shutil.rmtree(building, ignore_errors=True)
         raise
     return sorted(written)
+
+
+def update_files(bundle: str | Path) -> list[tuple[str, bytes]]:
+    """The files an update of the bundle folder ``bundle`` sends: ``(path under lib/, contents)``, in path order.
+
+    Only the application and the core go over the air (the root files, the
+    loader and config.json stay as the board has them). BundleError when
+    the folder is not a bundle or holds a file an update may not carry.
+    """
+    from tcpcam.core.update import BUNDLE_DIRS, path_problem
+
+    lib = Path(bundle) / "lib"
+    if not (lib / APP_PACKAGE).is_dir():
+        raise BundleError("%s is not a firmware bundle (no lib/%s): build one with tcpcam firmware bundle"
+                          % (bundle, APP_PACKAGE))
+    files = []
+    for folder in BUNDLE_DIRS:
+        for path in sorted((lib / folder).iterdir()):
+            if path.is_dir() or path.suffix not in (".py", ".mpy"):
+                continue
+            name = path.relative_to(lib).as_posix()
+            problem = path_problem(name)
+            if problem:
+                raise BundleError(problem)
+            files.append((name, path.read_bytes()))
+    return files
+
+
+def bundle_version(files: list[tuple[str, bytes]]) -> str:
+    """The version of the bundle's ``tcpcam/__init__.py`` (``"tcpcam 1.2"``), or ``"unknown"`` for a .mpy one."""
+    for name, data in files:
+        if name == "tcpcam/__init__.py":
+            match = re.search(rb"""__version__\s*=\s*["']([^"']{1,48})["']""", data)
+            if match:
+                return "tcpcam %s" % match.group(1).decode("ascii", "replace")
+    return "unknown"

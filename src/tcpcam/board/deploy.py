@@ -2,13 +2,15 @@
 
 mpremote runs as a child process (``python -m mpremote``), one chained
 command: remove the previous application and core (a stale ``.py`` would hide
-a new ``.mpy``), copy ``lib/`` and the root files, reset.
+a new ``.mpy``) and any update slots (so the deployed application is the one
+the loader starts), copy ``lib/`` and the root files, reset.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tcpcam.board.bundle import BoardError
@@ -16,7 +18,8 @@ from tcpcam.board.bundle import BoardError
 #: Seconds the whole copy may take before it is stopped.
 DEPLOY_TIMEOUT = 600.0
 
-# Runs on the board (passed as one line through exec): removes lib/tcpcam and lib/tcpcam_fw if they exist, makes lib/.
+# Runs on the board (passed as one line through exec): removes lib/tcpcam, lib/tcpcam_fw and the loader, and the
+# update slots with their boot state (the deployed application is the one that runs), makes lib/.
 _CLEAN = (
     "import os\n"
     "def rm(p):\n"
@@ -29,6 +32,12 @@ _CLEAN = (
     "  pass\n"
     "rm('lib/tcpcam')\n"
     "rm('lib/tcpcam_fw')\n"
+    "for f in ('lib/tcpcam_boot.py', 'lib/tcpcam_boot.mpy'):\n"
+    " try:\n"
+    "  os.remove(f)\n"
+    " except OSError:\n"
+    "  pass\n"
+    "rm('/slots')\n"
     "try:\n"
     " os.mkdir('lib')\n"
     "except OSError:\n"
@@ -47,15 +56,16 @@ def mpremote_argv(port: str, bundle: str | Path) -> list[str]:
         raise DeployError("%s is not a firmware bundle (no main.py and lib/)" % bundle)
     if not (bundle / "config.json").is_file():
         raise DeployError("%s has no config.json: write one with tcpcam firmware config" % bundle)
-    return chained_argv(port, sorted(path.name for path in bundle.iterdir() if path.is_file()))
+    return chained_argv(port, sorted(path.name for path in bundle.iterdir() if path.is_file()),
+                        sorted(path.name for path in (bundle / "lib").iterdir() if path.is_file()))
 
 
-def chained_argv(port: str, root_files: list[str]) -> list[str]:
-    """The mpremote command line that deploys a bundle whose root folder holds ``root_files``."""
+def chained_argv(port: str, root_files: list[str], lib_files: Sequence[str] = ()) -> list[str]:
+    """The mpremote command line that deploys a bundle whose root folder holds ``root_files``, lib/ ``lib_files``."""
     return [
         sys.executable, "-m", "mpremote", "connect", port,
         "exec", "exec(%r)" % _CLEAN,
-        "+", "fs", "cp", "-r", "lib/tcpcam", "lib/tcpcam_fw", ":lib/",
+        "+", "fs", "cp", "-r", "lib/tcpcam", "lib/tcpcam_fw", *["lib/" + name for name in sorted(lib_files)], ":lib/",
         "+", "fs", "cp", *sorted(root_files), ":",
         "+", "reset",
     ]

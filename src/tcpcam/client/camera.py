@@ -413,6 +413,17 @@ class Camera:
                      address=self.address, frameTimeout=self._frameTimeout)
         return done.addCallback(lambda summary: summary.frames)
 
+    def update(self, sender: Any, answerTimeout: float = limits.UPDATE_ANSWER_TIMEOUT_S,
+               onProgress: Callable[[int, int], Any] | None = None) -> defer.Deferred[None]:
+        """Send a new application bundle (a :class:`~tcpcam.core.update.UpdateSender`); fires once it is stored.
+
+        ``onProgress(sent, total)`` is called after every chunk.
+        """
+        from tcpcam.client.update import sendUpdate
+
+        connection = self._protocol2("an update over WiFi")
+        return sendUpdate(connection, sender, self._reactor, answerTimeout, onProgress)
+
     def _deliver(self, frame: CameraFrame) -> Any:
         return self.onFrame(frame) if self.onFrame is not None else None
 

@@ -5,7 +5,8 @@ Every protocol rule lives here, for both roles: framing
 :mod:`~tcpcam.core.session`), the server role with admission, pacing and
 fan-out (:mod:`~tcpcam.core.server_role`, :mod:`~tcpcam.core.pacing`,
 :mod:`~tcpcam.core.throttle`), the client role
-(:mod:`~tcpcam.core.client_role`), every default and bound
+(:mod:`~tcpcam.core.client_role`), updates over WiFi
+(:mod:`~tcpcam.core.update`), every default and bound
 (:mod:`~tcpcam.core.limits`) and the settings tables
 (:mod:`~tcpcam.core.options`, :mod:`~tcpcam.core.device_config`).
 

@@ -86,6 +86,34 @@ class ApplySettings:
         return "ApplySettings(%d)" % self.ticket
 
 
+#: The steps of :class:`UpdateStep`.
+UPDATE_BEGIN = "begin"
+UPDATE_WRITE = "write"
+UPDATE_COMMIT = "commit"
+UPDATE_ABORT = "abort"
+
+
+class UpdateStep:
+    """Carry out one step of an update (see :mod:`tcpcam.core.update`); answer quoting ``ticket``.
+
+    ``step`` is ``"begin"`` (make room for ``manifest``'s bundle beside the
+    running application), ``"write"`` (store ``pieces``, a list of
+    :class:`~tcpcam.core.update.Piece`), ``"commit"`` (verify what was
+    stored against ``manifest`` and switch to it at the next boot) or
+    ``"abort"`` (forget the bundle; ticket 0, no answer wanted). Answer
+    with ``ServerRole.update_done(ticket, error, now)``.
+    """
+
+    def __init__(self, ticket: int, step: str, manifest: dict | None = None, pieces: list | None = None) -> None:
+        self.ticket = ticket
+        self.step = step
+        self.manifest = manifest
+        self.pieces = pieces or []
+
+    def __repr__(self) -> str:
+        return "UpdateStep(%d, %s)" % (self.ticket, self.step)
+
+
 class AskHealth:
     """Gather the device's health figures and hand them to the role (``report_health``)."""
 

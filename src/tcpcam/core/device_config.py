@@ -23,12 +23,15 @@ from tcpcam.core.limits import (
     MAX_FRAME_BUFFERS,
     MAX_INTERVAL_MS,
     MAX_TOKEN_BYTES,
+    MAX_UPDATE_TRIAL_MS,
     MAX_WATCHDOG_TIMEOUT_MS,
+    MIN_UPDATE_TRIAL_MS,
     MIN_WATCHDOG_TIMEOUT_MS,
     NTP_HOST,
     PENDING_PER_ADDRESS,
     PIN_FAILURES,
     SEND_TIMEOUT_MS,
+    UPDATE_TRIAL_MS,
     WATCHDOG_TIMEOUT_MS,
 )
 from tcpcam.core.options import Option, OptionTable, show_value
@@ -83,6 +86,8 @@ SCHEMA = OptionTable((
            "camera frame buffers (0: two where the board has PSRAM, else one)", zero=True),
     Option("watchdog_ms", WATCHDOG_TIMEOUT_MS, "int", MIN_WATCHDOG_TIMEOUT_MS, MAX_WATCHDOG_TIMEOUT_MS,
            "hardware watchdog timeout (0: no watchdog)", zero=True, unit="ms"),
+    Option("update_trial_ms", UPDATE_TRIAL_MS, "int", MIN_UPDATE_TRIAL_MS, MAX_UPDATE_TRIAL_MS,
+           "time a new application has, on its first boot after an update, to serve (else: rollback)", unit="ms"),
     Option("ntp_host", NTP_HOST, "text", 0, 64, "NTP server that sets the clock (empty: do not set it)"),
 ))
 

@@ -159,3 +159,35 @@ GET_MAX_FILES = 10000
 GET_MAX_BYTES = 1000 * 1000 * 1000
 #: Longest silence after which the recorder reconnects to a camera.
 RECORDER_FRAME_TIMEOUT_S = 10.0
+
+# Updates over WiFi (protocol 2's update requests; the firmware's loader).
+
+#: Bundle bytes in one update chunk (base64 in a signed request, well inside
+#: a message's 4096 bytes).
+UPDATE_CHUNK_BYTES = 2048
+#: Largest application bundle an update may carry (the lib/ tree of
+#: ``tcpcam firmware bundle``: about 240 KB as .py, 90 KB as .mpy).
+UPDATE_MAX_BYTES = 512 * 1024
+#: Most files in one bundle, and the largest one.
+UPDATE_MAX_FILES = 64
+UPDATE_MAX_FILE_BYTES = 128 * 1024
+#: Longest path of a bundle file, and longest version label.
+UPDATE_MAX_PATH_BYTES = 64
+UPDATE_MAX_VERSION_BYTES = 64
+#: Free space a board keeps beyond a bundle before it takes one.
+UPDATE_FREE_RESERVE_BYTES = 8192
+#: Time an update may go without its next request before it is abandoned.
+UPDATE_IDLE_MS = 30000
+#: Time the board gives itself after a stored update, to send the answer, before it resets.
+UPDATE_REBOOT_DELAY_MS = 500
+#: Time a new application has, on its trial boot, to reach "serving" before
+#: the loader resets the board (and so rolls back), unless config.json's
+#: ``update_trial_ms`` says otherwise, within these bounds.
+UPDATE_TRIAL_MS = 60000
+MIN_UPDATE_TRIAL_MS = 1000
+MAX_UPDATE_TRIAL_MS = 600000
+#: Trial boots a new application gets: a boot that does not reach "serving"
+#: (a crash, a hang, a power cut) is the last; the next boot rolls back.
+UPDATE_TRIAL_BOOTS = 1
+#: Seconds ``tcpcam firmware update`` waits for each answer of the board.
+UPDATE_ANSWER_TIMEOUT_S = 30.0

@@ -50,6 +50,13 @@ Each call returns the actions to carry out, in order (see
   missed since its last one. Before the server closes it, it says why; a
   refused protocol 2 connection is kept ``REFUSAL_LINGER_MS`` to be told.
   ``legacy=False`` refuses legacy requests.
+- **Updates** (protocol 2): one new application bundle at a time, by the
+  rules of :mod:`tcpcam.core.update`; every step (make room, store pieces,
+  verify and switch, forget) is an :class:`~tcpcam.core.actions.UpdateStep`
+  for the driver, answered with :meth:`ServerRole.update_done`
+  (:class:`~tcpcam.core.update.UpdateDesk`, imported at the first update).
+  A bad chunk, a failed step, the client leaving or ``update_idle_ms``
+  without a request abandon it; a commit under way is never undone.
 - **Frames.** The source is asked for a frame only while a streaming
   connection can take one, paced and backed off by
   :class:`~tcpcam.core.pacing.CapturePacer`. Each frame is offered to every
@@ -90,6 +97,7 @@ from tcpcam.core.limits import (
     REQUEST_RATE,
     SEND_TIMEOUT_MS,
     SOURCE_TIMEOUT_MS,
+    UPDATE_IDLE_MS,
 )
 from tcpcam.core.logsummary import LogSummary
 from tcpcam.core.messages import (
@@ -118,7 +126,10 @@ from tcpcam.core.text import plural
 from tcpcam.core.throttle import PinThrottle
 
 #: What a protocol 2 hello says the server can do.
-CAPABILITIES = ("frames", "settings", "snapshot", "pause", "rate", "health")
+CAPABILITIES = ("frames", "settings", "snapshot", "pause", "rate", "health", "update")
+#: Every request a protocol 2 client may make.
+OPS = ("stream", "pause", "resume", "rate", "snapshot", "get", "set", "health", "update-begin", "update-chunk",
+       "update-commit", "update-abort")
 #: Why the server closes a protocol 2 connection, by the error of its rejection.
 _REASONS: dict = {WrongKey: "wrong-key", HandshakeTimeout: "too-slow", BadMessage: "bad-message"}
 
@@ -127,7 +138,7 @@ COUNTERS = (
     "connections", "refused_full", "refused_blocked", "evicted", "silent", "rejected", "failed_requests",
     "accepted", "finished", "left", "dropped_stalled", "aborted_closing", "frames_captured", "capture_failures",
     "frames_offered", "frames_skipped", "bytes_offered", "log_lines_summarised", "authenticated", "requests",
-    "requests_refused", "settings_changes", "snapshots",
+    "requests_refused", "settings_changes", "snapshots", "updates_begun", "updates_stored", "updates_abandoned",
 )
 
 
@@ -272,6 +283,10 @@ class ServerRole:
         self._seq = 0
         self._settings_ticket = 0
         self._settings_request: tuple | None = None
+        #: The updates' part of the role (an UpdateDesk, once a client asked), and how long an update
+        #: may wait for its next request.
+        self._updates: object = None
+        self.update_idle_ms = UPDATE_IDLE_MS
 
     # What the driver asks.
 
@@ -407,6 +422,8 @@ class ServerRole:
             self.counters["left"] += 1
             actions.append(Log(INFO, "%s left after %s" % (link.peer, plural(session.frames_sent, "frame")), "client"))
         session.connection_lost()
+        if self._updates is not None:
+            actions += self._updates.disconnected(link)  # type: ignore[attr-defined]
         if self._settings_request is not None and self._settings_request[1] is link:
             self._settings_request = (self._settings_request[0], None, 0)
         return actions
@@ -561,6 +578,9 @@ class ServerRole:
             else:
                 due = _earliest(due, capture_at)
         due = _earliest(due, self.pacer.timeout_at())
+        if self._updates is not None:
+            actions += self._updates.tick(now)  # type: ignore[attr-defined]
+            due = _earliest(due, self._updates.next_deadline())  # type: ignore[attr-defined]
         if self._health_at is not None:
             if not self._authenticated_links():
                 self._health_at = None
@@ -649,6 +669,9 @@ class ServerRole:
     def _request(self, link: _Link, event: Request, now: int) -> list:
         """One signed request: within the client's budget, do it and answer."""
         self.counters["requests"] += 1
+        if event.op.startswith("update-"):
+            # Not charged to the budget: one step at a time, each answered only once the driver did it.
+            return self._update_desk().request(link, event, now)  # type: ignore[attr-defined]
         link.budget = min(REQUEST_BURST * 1000, link.budget + (now - link.budget_at) * REQUEST_RATE)
         link.budget_at = now
         if link.budget < 1000:
@@ -737,6 +760,26 @@ class ServerRole:
         if link is not None and link in self._authenticated_links():
             actions += self._answer(link, Request(counter, {}), error, now)
         return actions
+
+    def _update_desk(self) -> object:
+        """The updates' part of the role, made at the first update request."""
+        if self._updates is None:
+            # Imported on the first update only: a board that never takes one keeps the heap.
+            from tcpcam.core.update import UpdateDesk
+
+            self._updates = UpdateDesk(self._answer, self._authenticated_links, self.counters, self._want,
+                                       self.update_idle_ms)
+        return self._updates
+
+    def update_done(self, ticket: int, error: str | None, now: int) -> list:
+        """The driver carried out (``error`` None) or failed the :class:`UpdateStep` ``ticket``.
+
+        A failed step abandons the update (the driver is told to forget the
+        bundle); a commit done ends it. The client that sent it gets the answer.
+        """
+        if self._updates is None:
+            return []
+        return self._updates.done(ticket, error, now)  # type: ignore[attr-defined]
 
     def report_health(self, facts: dict, now: int) -> list:
         """The driver's answer to :class:`AskHealth`: every protocol 2 client gets ``facts``."""
