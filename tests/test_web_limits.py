@@ -280,7 +280,8 @@ def test_idle_connections_never_stop_the_recording(tmp_path, storage):
     log = open(tmp_path / "recorder.log", "w")
     recorder = subprocess.Popen(
         [sys.executable, "-c", "import sys; from tcpcam.cli.main import main; sys.exit(main())", "record",
-         "--format", storage, "--web", "tcp:0:interface=127.0.0.1", "--web-login", "false", "--web-idle-timeout", "600"],
+         "--format", storage, "--web", "tcp:0:interface=127.0.0.1", "--web-login", "false",
+         "--web-idle-timeout", "600"],
         cwd=str(tmp_path), stdout=log, stderr=subprocess.STDOUT, preexec_fn=_lowLimit,
         env=dict(os.environ, PYTHONUNBUFFERED="1"))
     idle = []

@@ -134,6 +134,8 @@ class CameraRecorder(Service):
             self.motionStats = self._motion.addCamera(camera.name, camera.motionThreshold, camera.motionMask,
                                                       camera.preRoll, camera.postRoll, self._motionReport)
         self._client: _StateChangesOnly | None = None
+        #: Called as ``onMotion(kind, event)`` with each motion report (``start``, ``peak``, ``end``).
+        self.onMotion: Callable[[str, MotionEvent], object] | None = None
 
     @property
     def store(self) -> Any:
@@ -352,6 +354,8 @@ class CameraRecorder(Service):
             self._ringBytes -= len(ring.popleft()[1])
 
     def _motionReport(self, kind: str, event: MotionEvent) -> None:
+        if self.onMotion is not None:
+            self.onMotion(kind, event)
         if kind == "start":
             self.motionEvent = event
             log.info("camera {name}: motion (score {score:.3f})", name=self.name, score=event.peakScore)

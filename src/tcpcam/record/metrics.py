@@ -70,4 +70,6 @@ def metricsResource(recorder: RecorderService) -> IResource:
 
     registry = CollectorRegistry()
     registry.register(RecorderCollector(recorder))
+    for collector in getattr(recorder, "extraCollectors", ()):
+        registry.register(collector)
     return MetricsResource(registry=registry)

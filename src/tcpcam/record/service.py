@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import clientFromString
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -22,8 +24,9 @@ from tcpcam.record.storage import makeStore
 from tcpcam.record.writer import DiskWriter
 
 if TYPE_CHECKING:
-    from tcpcam.record.config import RecorderConfig
+    from tcpcam.record.config import CameraConfig, RecorderConfig
     from tcpcam.record.web import WebService
+    from tcpcam.record.writer import Store
 
 log = Logger(namespace="tcpcam.record")
 
@@ -56,24 +59,53 @@ class RecorderService(MultiService):
 
             self.web = WebService(config.web, self, reactor)
             self.web.setServiceParent(self)
+        self._factoryMaker = factoryMaker
+        #: Called with each new camera's store before its recorder starts (the fleet's uploader hooks in here).
+        self.onStore: Callable[[CameraConfig, Store], object] | None = None
         for camera in config.cameras:
-            if camera.simulated:
-                endpoint = LaterEndpoint("the built-in simulated camera")
-                self.simulated = SimulatedCamera(reactor, camera.pin, endpoint)
-                self.simulated.setServiceParent(self)
-            else:
-                endpoint = clientFromString(reactor, camera.endpoint)
-            directory = os.path.join(config.out, camera.name)
-            sink = self.writer.addCamera(
-                camera.name, makeStore(config.format, directory, config.segmentSeconds, config.segmentBytes),
-                EventLog(os.path.join(directory, "events.jsonl")))
-            recorder = CameraRecorder(
-                camera, endpoint, sink, reactor,
-                backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
-                factoryMaker=factoryMaker, motion=self.motion,
-            )
-            recorder.setServiceParent(self)
-            self.cameras[camera.name] = recorder
+            self.addCamera(camera)
+
+    def addCamera(self, camera: CameraConfig) -> CameraRecorder:
+        """Record one more camera (also while running: the fleet adds the cameras it holds a lease on)."""
+        config = self.config
+        if camera.name in self.cameras:
+            raise ValueError("camera %s is recorded already" % camera.name)
+        endpoint: IStreamClientEndpoint
+        if camera.simulated:
+            later = LaterEndpoint("the built-in simulated camera")
+            self.simulated = SimulatedCamera(self._reactor, camera.pin, later)
+            self.simulated.setServiceParent(self)
+            endpoint = later
+        else:
+            endpoint = clientFromString(self._reactor, camera.endpoint)
+        directory = os.path.join(config.out, camera.name)
+        store = makeStore(config.format, directory, config.segmentSeconds, config.segmentBytes)
+        if self.onStore is not None:
+            self.onStore(camera, store)
+        sink = self.writer.addCamera(camera.name, store, EventLog(os.path.join(directory, "events.jsonl")))
+        recorder = CameraRecorder(
+            camera, endpoint, sink, self._reactor,
+            backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
+            factoryMaker=self._factoryMaker, motion=self.motion,
+        )
+        self.cameras[camera.name] = recorder
+        recorder.setServiceParent(self)
+        return recorder
+
+    def removeCamera(self, name: str) -> Deferred[None]:
+        """Stop recording one camera: disconnect it, then close its store; fires once both are done."""
+        recorder = self.cameras.pop(name)
+        stopping = recorder.disownServiceParent()
+        ended = self.motion.removeCamera(name)
+        if ended is not None:
+            recorder.sink.call(functools.partial(recorder.saveEvent, event=ended))
+
+        def closeStore(result: object) -> Deferred[None]:
+            if isinstance(result, Failure):
+                log.failure("stopping camera {name}", result, name=name)
+            return self.writer.removeCamera(recorder.sink)
+
+        return maybeDeferred(lambda: stopping).addBoth(closeStore)
 
     @property
     def retention(self) -> Retention:

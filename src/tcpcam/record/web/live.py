@@ -116,8 +116,17 @@ class LiveTree(Folder):
     def __init__(self, recorder: RecorderService, pages: dict[str, IResource], limits: ViewerLimits,
                  clock: IReactorTime, webStatus: Callable[[], dict[str, Any]], metrics: IResource) -> None:
         Folder.__init__(self)
+        self.recorder = recorder
+        self._pages = pages
+        self._limits = limits
+        self._clock = clock
         self.putChild(b"", pages["live.html"])
         self.putChild(b"status.json", StatusResource(recorder, webStatus))
         self.putChild(b"metrics", metrics)
-        for name, camera in recorder.cameras.items():
-            self.putChild(name.encode(), CameraFolder(camera, pages["camera.html"], limits, clock))
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        """``/NAME/``: the camera's folder, looked up now (in a fleet, cameras come and go while it runs)."""
+        camera = self.recorder.cameras.get(path.decode("ascii", "replace"))
+        if camera is None:
+            return PlainError(404, "no such page")
+        return CameraFolder(camera, self._pages["camera.html"], self._limits, self._clock)
