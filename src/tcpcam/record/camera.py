@@ -354,8 +354,11 @@ class CameraRecorder(Service):
             self._ringBytes -= len(ring.popleft()[1])
 
     def _motionReport(self, kind: str, event: MotionEvent) -> None:
+        self._reportMotion(kind, event)
         if self.onMotion is not None:
             self.onMotion(kind, event)
+
+    def _reportMotion(self, kind: str, event: MotionEvent) -> None:
         if kind == "start":
             self.motionEvent = event
             log.info("camera {name}: motion (score {score:.3f})", name=self.name, score=event.peakScore)

@@ -91,6 +91,8 @@ class CameraSink:
         self.stats = WriteStats()
         self.onDiskState: Callable[[bool, str, int], object] = lambda failing, reason, dropped: None
         self.onEventLogState: Callable[[bool, str], object] = lambda failing, reason: None
+        #: Called as ``onEvent(kind, fields)`` in the reactor thread with each ``events.jsonl`` line queued.
+        self.onEvent: Callable[[str, dict[str, object]], object] | None = None
         self._retryAt = 0.0
 
     @property
@@ -109,6 +111,8 @@ class CameraSink:
 
     def event(self, kind: str, **fields: object) -> bool:
         """Queue one ``events.jsonl`` line, stamped now."""
+        if self.onEvent is not None:
+            self.onEvent(kind, fields)
         return self.writer.put((self, "event", kind, time.time(), fields), 0, control=True)
 
     def call(self, function: Callable[[Store], object], done: Callable[[object], object] | None = None) -> bool:
