@@ -17,6 +17,8 @@ SUBCOMMANDS = (
     ("record", "record", "record from cameras, with a live view in the browser"),
     ("export", "export", "export recorded footage as an MP4 or a time-lapse"),
     ("convert", "convert", "convert JPEG trees and hourly MJPEG files into segments with an index"),
+    ("fleet", "fleet", "manage the cameras of a recorder fleet: add, remove, list, move"),
+    ("web", "web", "serve a fleet's web interface without recording"),
     ("password", "password", "set the password of the recorder's web interface, or make a token"),
     ("firmware", "firmware", "configure, bundle, flash, deploy or simulate the firmware"),
 )

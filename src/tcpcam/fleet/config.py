@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tcpcam.core.options import Option, OptionTable
+from tcpcam.record.config import ConfigError
 
 #: Seconds a lease lives on the server after its last renewal (the whole fleet shares the bucket's value).
 DEFAULT_LEASE_SECONDS = 10.0
@@ -44,7 +45,7 @@ FLEET_OPTIONS = OptionTable((
 ))
 
 
-class FleetConfigError(ValueError):
+class FleetConfigError(ConfigError):
     """A fleet setting is wrong; the message is one line for the user."""
 
 

@@ -65,6 +65,8 @@ EXPIRY_SLACK = 0.3
 TAKES_PER_TICK = 25
 #: Seconds a camera whose config cannot be used (its PIN reference fails) is left alone.
 UNUSABLE_SECONDS = 30.0
+#: Seconds a stopping member waits for the spool to empty (while the object store answers).
+DRAIN_SECONDS = 10.0
 
 
 class GapWatch:
@@ -210,7 +212,10 @@ class FleetService(MultiService):
         for task in self._tasks:
             task.cancel()
         await wait(MultiService.stopService(self))
-        if self.uploader is not None:
+        if self.uploader is not None and self.spool is not None:
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while self.spool.waiting and not self.uploader.failing and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             await asyncio.get_event_loop().run_in_executor(None, self.uploader.stop)
         await self.link.close()
 
@@ -220,7 +225,33 @@ class FleetService(MultiService):
                 if mirror is not None:
                     mirror.restart()
 
+    def handOverLocal(self) -> int:
+        """Hand the spool every finished segment left in ``--out`` by an earlier run (before any camera is taken)."""
+        from tcpcam.record.footage import Footage
+        from tcpcam.record.index import IndexProblem
+        from tcpcam.record.segments import SegmentStore
+
+        spool = self.spool
+        if spool is None or self.config.format != "segments":
+            return 0
+        handed = 0
+        for name in Footage(self.config.out).cameras():
+            store = SegmentStore(os.path.join(self.config.out, name))
+            try:
+                store.open()
+                handed += spool.catchUp(name, store)
+            except (OSError, IndexProblem) as error:
+                self._fromThread(log.warn, "fleet: camera {name}: cannot hand its local segments over: {error}",
+                                 name=name, error=error)
+            finally:
+                store.close()
+        return handed
+
     async def _run(self) -> None:
+        if self.spool is not None:
+            handed = await asyncio.get_event_loop().run_in_executor(None, self.handOverLocal)
+            if handed:
+                log.info("fleet: {count} segments of an earlier run handed to the uploader", count=handed)
         await self.link.connect()
         if not self._running:
             return
