@@ -1,0 +1,229 @@
+"""The fleet's pure parts, in every env: the balancer, the lease arithmetic, the key layout, registry entries, the spool."""
+
+import json
+import os
+
+import pytest
+from record_support import jpegFrame
+
+from tcpcam.fleet.balancer import plan, share
+from tcpcam.fleet.config import FleetConfigError, defaultRecorderId, fleetFromTexts
+from tcpcam.fleet.keys import eventKey, parseSegmentName, segmentKey, utcDaysBetween
+from tcpcam.fleet.leases import Lease, LeaseTerms, leaseValue, parseLease
+from tcpcam.fleet.registry import CameraEntry, parseOptions
+from tcpcam.fleet.service import GapWatch
+from tcpcam.fleet.spool import Spool
+from tcpcam.record.config import ConfigError
+from tcpcam.record.segments import SegmentStore
+
+
+def settle(cameras, live, holders=None, rounds=20):
+    """Run every recorder's plan in turn (each sees the others' changes) until nothing changes."""
+    holders = dict(holders or {})
+    for _ in range(rounds):
+        changed = False
+        for me in sorted(live):
+            step = plan(me, cameras, holders, live)
+            for name in step.release:
+                holders.pop(name)
+                changed = True
+            for name in step.take:
+                assert name not in holders, "%s took %s, held by %s" % (me, name, holders.get(name))
+                holders[name] = me
+                changed = True
+        if not changed:
+            return holders
+    raise AssertionError("the plans did not settle in %d rounds" % rounds)
+
+
+def loads(holders, live):
+    return sorted(sum(1 for holder in holders.values() if holder == recorder) for recorder in live)
+
+
+def test_thirty_cameras_spread_evenly_over_three_recorders():
+    cameras = {"cam%02d" % i: None for i in range(30)}
+    holders = settle(cameras, {"a", "b", "c"})
+    assert len(holders) == 30
+    assert loads(holders, {"a", "b", "c"}) == [10, 10, 10]
+
+
+def test_same_view_same_plan_no_race():
+    cameras = {"cam%02d" % i: None for i in range(31)}
+    plans = {me: plan(me, cameras, {}, {"a", "b", "c"}).take for me in "abc"}
+    taken = plans["a"] + plans["b"] + plans["c"]
+    assert sorted(taken) == sorted(cameras)  # every camera falls to exactly one recorder
+    assert sorted(len(names) for names in plans.values()) == [10, 10, 11]
+
+
+def test_a_dead_recorders_cameras_go_to_the_others_and_come_back():
+    cameras = {"cam%02d" % i: None for i in range(30)}
+    holders = settle(cameras, {"a", "b", "c"})
+    orphaned = {name for name, holder in holders.items() if holder == "c"}
+    alive = {name: holder for name, holder in holders.items() if holder != "c"}  # c's leases expired
+    after = settle(cameras, {"a", "b"}, alive)
+    assert loads(after, {"a", "b"}) == [15, 15]
+    assert {after[name] for name in orphaned} == {"a", "b"}
+    assert all(after[name] == holder for name, holder in alive.items())  # nothing else moved
+    back = settle(cameras, {"a", "b", "c"}, after)
+    assert loads(back, {"a", "b", "c"}) == [10, 10, 10]
+    moved = sum(1 for name in cameras if back[name] != after[name])
+    assert moved == 10  # only what c needs moves
+
+
+def test_uneven_loads_level_out_by_one():
+    cameras = {"cam%d" % i: None for i in range(8)}
+    holders = {"cam%d" % i: "a" for i in range(6)}
+    holders.update({"cam6": "b", "cam7": "c"})
+    assert loads(settle(cameras, {"a", "b", "c"}, holders), {"a", "b", "c"}) == [2, 3, 3]
+
+
+def test_pinned_camera_goes_to_its_recorder_and_back_to_the_fleet_without_it():
+    cameras = {"cam%d" % i: None for i in range(6)}
+    holders = settle(cameras, {"a", "b"})
+    name = next(camera for camera, holder in holders.items() if holder == "a")
+    cameras[name] = "b"
+    step = plan("a", cameras, holders, {"a", "b"})
+    assert name in step.release
+    holders = settle(cameras, {"a", "b"}, holders)
+    assert holders[name] == "b"
+    # b gone: the pin does not leave the camera unrecorded
+    rest = {camera: holder for camera, holder in holders.items() if holder == "a"}
+    assert settle(cameras, {"a"}, rest)[name] == "a"
+
+
+def test_removed_camera_is_let_go_and_stale_holders_block():
+    cameras = {"cam1": None}
+    assert plan("a", cameras, {"cam1": "a", "gone": "a"}, {"a"}).release == ["gone"]
+    # a lease of a recorder not alive still blocks its camera until it expires
+    assert plan("a", {"cam1": None}, {"cam1": "(stale) a"}, {"a"}).take == []
+    assert share(30, 0) == 30
+
+
+def test_lease_deadline_only_counts_from_the_sending_moment():
+    terms = LeaseTerms(10)
+    assert terms.margin == 2.0 and terms.renewEvery == 2.0
+    # Whatever the clock reads (hours off from the server's), the deadline is the same distance after sending.
+    for offset in (0.0, -7200.0, 86400.0 * 365):
+        assert terms.deadline(offset + 5.0) - (offset + 5.0) == pytest.approx(8.0)
+    lease = Lease("cam", "t", 3, terms.deadline(100.0), 100.0, 100.0)
+    assert lease.valid(107.99) and not lease.valid(108.0)
+    small = LeaseTerms(2)
+    assert small.margin == 0.5 and small.requestSeconds <= small.renewEvery
+    with pytest.raises(ValueError):
+        LeaseTerms(0)
+
+
+def test_lease_margin_covers_a_slow_clock():
+    terms = LeaseTerms(10)
+    # A holder whose clock runs 10 % slow measures 8 s when 8.9 s went by: still before the server's 10 s.
+    assert terms.deadline(0.0) / 0.9 < terms.ttl
+    assert parseLease(leaseValue("rec-a", "abc")) == ("rec-a", "abc")
+    assert parseLease(b"not json") is None and parseLease(None) is None
+
+
+def test_key_layout_lists_by_camera_and_time():
+    first = segmentKey("site/", "door", 1796125946110, 1796125947105, "rec-a", 7)
+    assert first == "site/door/2026-12-01/1796125946110_1796125947105_rec-a_7.mjpeg"
+    later = segmentKey("site/", "door", 1796125950000, 1796125951000, "rec-b", 1)
+    assert sorted([later, first]) == [first, later]
+    assert parseSegmentName(first.rsplit("/", 1)[1]) == (1796125946110, 1796125947105, "rec-a", 7, "mjpeg")
+    assert parseSegmentName("junk.mjpeg") is None
+    assert eventKey("", "door", 1796125946110, "rec_a", 3) == "door/events/2026-12-01/1796125946110_rec_a_3.json"
+    assert utcDaysBetween(1796125946110 - 86_400_000, 1796125946110) == ["2026-11-30", "2026-12-01"]
+
+
+def test_camera_entries_are_checked_and_pins_resolved(tmp_path, monkeypatch):
+    entry = CameraEntry("door", "tcp:host=10.0.0.5:port=3333", pinRef="env:DOOR_PIN",
+                        options=parseOptions(["mode=motion", "frame_timeout=10"]))
+    again = CameraEntry.fromJson(entry.toJson())
+    assert again == entry and b"DOOR_PIN" in entry.toJson()
+    with pytest.raises(ConfigError, match="DOOR_PIN is not set"):
+        again.resolvePin()
+    monkeypatch.setenv("DOOR_PIN", "4711")
+    config = again.cameraConfig({"pin": "1235", "frame_timeout": 5.0, "max_frame_bytes": 1 << 20, "motion": False,
+                                 "mode": "continuous", "motion_threshold": 0.01, "pre_roll": 1.0, "post_roll": 2.0})
+    assert (config.pin, config.mode, config.motion, config.frameTimeout) == ("4711", "motion", True, 10)
+    pinFile = tmp_path / "pin"
+    pinFile.write_text("9999\n")
+    assert CameraEntry("yard", "tcp:host=a:port=1", pinRef="file:%s" % pinFile).resolvePin() == "9999"
+    for bad, message in ((b"[]", "not a JSON object"), (b"{", "not JSON"), (b"x" * 70000, "over"),
+                         (json.dumps({"name": "../etc", "endpoint": "x"}).encode(), "bad camera name"),
+                         (json.dumps({"name": "a", "endpoint": "x", "options": {"speed": 1}}).encode(), "unknown"),
+                         (json.dumps({"name": "a", "endpoint": "x", "pin_ref": "http://x"}).encode(), "reference")):
+        with pytest.raises(ConfigError, match=message):
+            CameraEntry.fromJson(bad)
+    with pytest.raises(ConfigError, match="bad --option"):
+        parseOptions(["mode=sometimes"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parseOptions(["colour=red"])
+
+
+def test_fleet_options():
+    assert fleetFromTexts({}, "recordings") is None
+    fleet = fleetFromTexts({"fleet": "nats://127.0.0.1:4222", "s3_bucket": "segments", "s3_prefix": "site1"}, "rec")
+    assert fleet.urls == ["nats://127.0.0.1:4222"] and fleet.s3.prefix == "site1/"
+    assert fleet.recorderId == defaultRecorderId("rec") != defaultRecorderId("other")
+    for texts, message in (({"fleet": "http://x"}, "bad --fleet"), ({"fleet": "nats://a", "recorder_id": "a b"},
+                                                                      "recorder-id"),
+                           ({"fleet": "nats://a", "s3_bucket": "B"}, "s3-bucket"),
+                           ({"fleet": "nats://a", "lease_seconds": "1"}, "lease-seconds")):
+        with pytest.raises(FleetConfigError, match=message):
+            fleetFromTexts(texts, "rec")
+
+
+def recordSegments(folder, count, frames=3, start=1_700_000_000.0):
+    store = SegmentStore(str(folder), sync=False)
+    store.open()
+    number = 0
+    for segment in range(count):
+        for _ in range(frames):
+            number += 1
+            store.write(jpegFrame(number, 2000), start + segment * 10 + number * 0.01)
+        store.closeSegment()
+    return store
+
+
+def test_spool_hands_over_in_order_within_its_bound_and_catches_up(tmp_path):
+    store = recordSegments(tmp_path / "cam", 5)
+    spool = Spool(str(tmp_path / "spool"), "p/", "rec", maxBytes=2 * 3 * 2000)
+    spool.open()
+    assert spool.catchUp("cam", store) == 2  # two segments of 6000 bytes fit in 12000
+    assert spool.bytes == 12000 and spool.behind == {"cam"} and spool.refused == 1
+    first = spool.oldest(0)
+    assert first.data["segment_id"] == 1 and first.data["key"].startswith("p/cam/")
+    assert open(spool.bytesPath(first), "rb").read() == open(os.path.join(store.directory, store.db.execute(
+        "SELECT path FROM segments WHERE id = 1").fetchone()[0]), "rb").read()
+    assert len(first.data["frames"]) == 3
+    spool.remove(first)
+    assert spool.catchUp("cam", store) == 1 and spool.behind == {"cam"}
+    # a new spool over the same folder (a restart) finds the entries, and the mark prevents repeats
+    again = Spool(str(tmp_path / "spool"), "p/", "rec", maxBytes=10 ** 6)
+    assert again.open() == 2
+    assert again.catchUp("cam", store) == 2 and again.behind == set()
+    ids = []
+    while (entry := again.oldest(0)) is not None:
+        ids.append(entry.data["segment_id"])
+        again.remove(entry)
+    assert ids == [2, 3, 4, 5] and again.bytes == 0
+    assert again.catchUp("cam", store) == 0
+    store.close()
+
+
+def test_spool_open_removes_half_made_entries(tmp_path):
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    (folder / "000000000001.mjpeg").write_bytes(b"link without its entry")
+    (folder / ".000000000002.json.tmp").write_bytes(b"{")
+    (folder / "000000000003.json").write_bytes(b"{broken")
+    spool = Spool(str(folder), "", "rec")
+    assert spool.open() == 0 and os.listdir(folder) == []
+
+
+def test_gap_watch_reports_a_pause():
+    now = [100.0]
+    gaps = []
+    watch = GapWatch(lambda start, end: gaps.append((start, end)), gapSeconds=5.0, clock=lambda: now[0])
+    for moment in (100.0, 101.0, 105.9, 112.0, 112.2):
+        now[0] = moment
+        watch.frameAvailable(b"x")
+    assert gaps == [(105.9, 112.0)]
