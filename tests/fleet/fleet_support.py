@@ -23,7 +23,7 @@ import time
 import urllib.request
 
 import pytest
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from zope.interface import implementer
 
 from tcpcam.server.sources.base import IFrameSource
@@ -253,6 +253,7 @@ class NumberedSource:
 @defer.inlineCallbacks
 def cameraFarm(count, interval=0.2, size=3000):
     """``count`` reference servers with numbered sources on loopback: ``[(source, port, endpoint)]``."""
+    from twisted.internet import reactor
     from twisted.internet.endpoints import serverFromString
 
     from tcpcam.server import TCPCamServerFactory
