@@ -1,4 +1,4 @@
-"""The fleet's pure parts, in every env: the balancer, the lease arithmetic, the key layout, registry entries, the spool."""
+"""The fleet's pure parts, in every env: balancer, lease arithmetic, key layout, registry entries, spool."""
 
 import json
 import os

@@ -371,7 +371,8 @@ def storedFrames(client, prefix=""):
     """Every frame in the object store: ``{camera number: [(frame number, time ms, recorder), ...]}`` sorted."""
     found = {}
     paginator = client.get_paginator("list_objects_v2")
-    keys = [item["Key"] for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix) for item in page.get("Contents", ())]
+    keys = [item["Key"] for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix)
+            for item in page.get("Contents", ())]
     for key in keys:
         if not key.endswith(".json") or "/events/" in key:
             continue

@@ -40,7 +40,7 @@ FLEET_OPTIONS = OptionTable((
     Option("s3_bucket", "", "text", 0, 63, "bucket the fleet's segments go to (empty: keep footage local)"),
     Option("s3_prefix", "", "text", 0, 200, "key prefix inside the bucket, such as site1/"),
     Option("s3_region", DEFAULT_S3_REGION, "text", 1, 64, "region named to the object store"),
-    Option("spool_bytes", DEFAULT_SPOOL_BYTES, "size", 1024 * 1024, None,
+    Option("spool_bytes", DEFAULT_SPOOL_BYTES, "size", 1_000_000, None,
            "bytes of finished segments kept for the object store while it is unreachable"),
 ))
 

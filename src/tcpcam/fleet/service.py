@@ -130,6 +130,7 @@ class FleetService(MultiService):
         self.taken = 0
         self._tasks: list[asyncio.Future[Any]] = []
         self._running = False
+        self._spoolFull = False
         self._stoppedLoop: Deferred[None] | None = None
         self._setUpStorage()
         from tcpcam.fleet.view import FleetView
@@ -287,6 +288,7 @@ class FleetService(MultiService):
     async def tick(self) -> None:
         """One step of the loop (see the module docstring)."""
         now = self.clock()
+        self._watchSpool()
         for name, lease in list(self.leases.items()):
             if not lease.valid(now):
                 self.expired += 1
@@ -315,6 +317,19 @@ class FleetService(MultiService):
                 continue
             taken += 1
             self._spawn(name, self._take(name, cameras[name]))
+
+    def _watchSpool(self) -> None:
+        spool = self.spool
+        if spool is None:
+            return
+        behind = bool(spool.behind)
+        if behind != self._spoolFull:
+            self._spoolFull = behind
+            if behind:
+                log.warn("fleet: the spool holds its {limit} bytes: finished segments wait in the recording folder"
+                         " and follow in order once uploads make room", limit=spool.maxBytes)
+            else:
+                log.info("fleet: the spool has room again")
 
     def _spawn(self, name: str, coroutine: Any) -> None:
         self._busy.add(name)

@@ -37,7 +37,7 @@ CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 10.0
 #: First and longest delay (seconds) before trying a failed upload again.
 RETRY_INITIAL = 0.25
-RETRY_MAX = 5.0
+RETRY_MAX = 2.0
 
 
 def makeS3Client(settings: S3Settings, connectTimeout: float = CONNECT_TIMEOUT, readTimeout: float = READ_TIMEOUT,
