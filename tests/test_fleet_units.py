@@ -227,3 +227,20 @@ def test_gap_watch_reports_a_pause():
         now[0] = moment
         watch.frameAvailable(b"x")
     assert gaps == [(105.9, 112.0)]
+
+
+def test_fleet_without_its_extra_says_what_to_install(monkeypatch):
+    import sys
+
+    from tcpcam.tap.record import Options
+
+    monkeypatch.setitem(sys.modules, "nats", None)
+    options = Options()
+    with pytest.raises(Exception, match=r"the fleet needs nats-py( and boto3)?, which (is|are) not installed: "
+                                        r"pip install 'tcpcam\[fleet\]'"):
+        options.parseOptions(["--fleet", "nats://127.0.0.1:4222", "--no-web"])
+    with pytest.raises(Exception, match="cameras come from the fleet's registry"):
+        Options().parseOptions(["--fleet", "nats://127.0.0.1:4222", "--camera", "door=tcp:host=a:port=1"])
+    plain = Options()
+    plain.parseOptions(["--no-web"])
+    assert plain.fleet is None and plain.config.simulated

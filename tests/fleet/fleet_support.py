@@ -294,7 +294,9 @@ class Recorder:
         os.makedirs(self.out, exist_ok=True)
         args = [sys.executable, "-c", TWISTD, "--pidfile=", "-n", "tcpcam-record", "--fleet", self.natsUrl,
                 "--recorder-id", self.name, "--out", self.out, "--lease-seconds", str(self.lease),
-                "--segment-seconds", "1", "--no-web", "--backoff-initial", "0.05", "--backoff-max", "0.5"]
+                "--segment-seconds", "1", "--backoff-initial", "0.05", "--backoff-max", "0.5"]
+        if "--web" not in self.extra:
+            args.append("--no-web")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if self.weed is not None:
             args += ["--s3-endpoint", self.weed.endpoint, "--s3-bucket", BUCKET]

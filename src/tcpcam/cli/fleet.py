@@ -22,7 +22,7 @@ from tcpcam.record.config import ConfigError
 #: The NATS URL when neither --fleet nor TCPCAM_FLEET is given.
 DEFAULT_URL = "nats://127.0.0.1:4222"
 #: Seconds to reach NATS before giving up.
-CONNECT_SECONDS = 5.0
+CONNECT_SECONDS = 2.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,17 +106,26 @@ async def _list(registry: Any, link: Any, asJson: bool, leaseBucket: str, presen
             parsed = None
         holders[entry.name] = parsed[0] if parsed else None
     recorders: list[str] = []
+    viewers: list[str] = []
     presence = await link.bucket(presenceBucket)
     try:
-        recorders = sorted(await presence.keys())
+        names = sorted(await presence.keys())
     except Exception:
-        recorders = []
+        names = []
+    for name in names:
+        try:
+            recording = json.loads((await presence.get(name)).value).get("recording", True)
+        except Exception:
+            continue
+        (recorders if recording else viewers).append(name)
     if asJson:
         print(json.dumps({"cameras": [{"name": entry.name, "endpoint": entry.endpoint, "pinned": entry.recorder,
                                        "recorder": holders[entry.name], "options": entry.options}
-                                      for entry in entries], "recorders": recorders}, indent=1))
+                                      for entry in entries], "recorders": recorders, "web_only": viewers},
+                         indent=1))
         return
     for entry in entries:
         pinned = " (pinned to %s)" % entry.recorder if entry.recorder else ""
         print("%-20s %-45s %s%s" % (entry.name, entry.endpoint, holders[entry.name] or "-", pinned))
-    print("%d cameras; live recorders: %s" % (len(entries), ", ".join(recorders) or "none"))
+    print("%d cameras; live recorders: %s%s" % (len(entries), ", ".join(recorders) or "none",
+                                                "; web only: " + ", ".join(viewers) if viewers else ""))

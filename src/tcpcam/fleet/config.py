@@ -130,4 +130,5 @@ def requireExtra() -> None:
         except ImportError:
             missing.append(package)
     if missing:
-        raise FleetConfigError("the fleet needs %s, which is not installed: %s" % (" and ".join(missing), EXTRA_HINT))
+        raise FleetConfigError("the fleet needs %s, which %s not installed: %s"
+                               % (" and ".join(missing), "are" if len(missing) > 1 else "is", EXTRA_HINT))

@@ -98,6 +98,8 @@ class NatsLink:
         while True:
             tries += 1
             try:
+                # nats-py's first connect, told to reconnect forever, would also wait forever: reach a server first.
+                await self._probe()
                 self.nc = await nats.connect(
                     self.urls, name=self.name, connect_timeout=self.connectTimeout,
                     reconnect_time_wait=self.reconnectWait, max_reconnect_attempts=-1, allow_reconnect=True,
@@ -115,6 +117,23 @@ class NatsLink:
                 await asyncio.sleep(self.reconnectWait)
         self.js = self.nc.jetstream(timeout=self.requestTimeout)
         self.connected = True
+
+    async def _probe(self) -> None:
+        """Return once a TCP connection to one of the servers opens; raise the last error otherwise."""
+        from urllib.parse import urlsplit
+
+        error: Exception = OSError("no server")
+        for url in self.urls:
+            parts = urlsplit(url)
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 4222),
+                                                   self.connectTimeout)
+            except (OSError, asyncio.TimeoutError) as failure:
+                error = failure
+                continue
+            writer.close()
+            return
+        raise error
 
     def _state(self, connected: bool) -> None:
         if self.onState is not None:

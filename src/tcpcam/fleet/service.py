@@ -113,7 +113,7 @@ class FleetService(MultiService):
         self.tickSeconds = min(0.25, self.terms.renewEvery / 4)
         self.leases: dict[str, Lease] = {}
         self._busy: set[str] = set()
-        self._unusable: dict[str, float] = {}
+        self._unusable: dict[str, tuple[float, bytes]] = {}
         self.keeper: LeaseKeeper | None = None
         self.registry: KvMirror | None = None
         self.leaseTable: KvMirror | None = None
@@ -313,7 +313,9 @@ class FleetService(MultiService):
         for name in result.take:
             if taken >= TAKES_PER_TICK:
                 break
-            if name in self._busy or name in self.leases or self._unusable.get(name, 0) > now:
+            unusable = self._unusable.get(name)
+            if name in self._busy or name in self.leases or (
+                    unusable is not None and unusable[0] > now and unusable[1] == cameras[name].toJson()):
                 continue
             taken += 1
             self._spawn(name, self._take(name, cameras[name]))
@@ -383,7 +385,7 @@ class FleetService(MultiService):
             camera = entry.cameraConfig(self.defaults)
         except ConfigError as error:
             log.error("fleet: camera {name} cannot be recorded here: {error}", name=name, error=error)
-            self._unusable[name] = self.clock() + UNUSABLE_SECONDS
+            self._unusable[name] = (self.clock() + UNUSABLE_SECONDS, entry.toJson())  # until it changes
             return
         lease = await self.keeper.acquire(name)
         if lease is None:

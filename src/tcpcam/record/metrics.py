@@ -58,7 +58,7 @@ class RecorderCollector:
             family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
                 name, documentation, labels=["camera"])
             for camera, status in statuses.items():
-                value = status[key]
+                value = status.get(key)
                 if value is not None:
                     family.add_metric([camera], float(value))
             yield family

@@ -1,0 +1,156 @@
+"""The fleet from the outside: ``tcpcam fleet`` on the registry, and one web interface over every camera.
+
+Two recorders with their web interfaces, and a ``tcpcam web`` process that
+records nothing: each shows every camera, live frames come from the lease
+holder over NATS, ``/metrics`` has the fleet's metrics.
+"""
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest_twisted
+from fleet_support import (
+    FLEET_ONLY,
+    TCPCAM,
+    FleetWatch,
+    Recorder,
+    asDeferred,
+    cameraFarm,
+    dieWithParent,
+    frameNumber,
+    freePorts,
+    tcpcam,
+)
+from test_failover import waitFor
+
+pytestmark = FLEET_ONLY
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def webUrl(recorder):
+    found = re.search(r"web interface on (http://127\.0\.0\.1:\d+/)", recorder.logText())
+    return found.group(1) if found else None
+
+
+@pytest_twisted.inlineCallbacks
+def test_fleet_command_and_one_web_interface_over_the_fleet(natsServer, tmp_path):
+    cameras = yield cameraFarm(3, 0.2)
+    web = ["--web", "tcp:0:interface=127.0.0.1", "--web-login", "false"]
+    recorders = [Recorder(tmp_path, name, natsServer.url, lease=3, extra=web) for name in ("wa", "wb")]
+    for recorder in recorders:
+        recorder.start()
+    port = freePorts(1)[0]
+    viewer = subprocess.Popen(
+        [sys.executable, "-c", TCPCAM, "web", "--fleet", natsServer.url, "--out", str(tmp_path / "viewer"),
+         "--web", "tcp:%d:interface=127.0.0.1" % port, "--web-login", "false", "--lease-seconds", "3"],
+        stdout=open(tmp_path / "viewer.log", "wb"), stderr=subprocess.STDOUT, preexec_fn=dieWithParent)
+    try:
+        yield asDeferred(scenario(natsServer, cameras, recorders, "http://127.0.0.1:%d/" % port, tmp_path))
+    finally:
+        viewer.terminate()
+        viewer.wait(10)
+        for recorder in recorders:
+            recorder.stop()
+        for _, listening, _ in cameras:
+            yield listening.stopListening()
+
+
+async def scenario(natsServer, cameras, recorders, viewerUrl, tmp_path):
+    loop = asyncio.get_event_loop()
+
+    async def run(*args, env=None):
+        return await loop.run_in_executor(None, lambda: tcpcam("fleet", "--fleet", natsServer.url, *args, env=env))
+
+    added = await run("add", "cam00", cameras[0][2], "--pin-ref", "env:CAM_PIN", "--option", "frame_timeout=5")
+    assert added.returncode == 0 and "added camera cam00" in added.stdout
+    for index in (1, 2):
+        assert (await run("add", "cam%02d" % index, cameras[index][2], "--pin", "1235")).returncode == 0
+    twice = await run("add", "cam01", cameras[1][2])
+    assert twice.returncode == 2 and twice.stderr.strip().count("\n") == 0 and "registered already" in twice.stderr
+    bad = await run("add", "cam09", "tcp:host=x:port=1", "--option", "mode=sometimes")
+    assert bad.returncode == 2 and "bad --option mode=sometimes" in bad.stderr
+    watch = await FleetWatch(natsServer.url).open()
+    try:
+        # The recorders have no CAM_PIN: cam00 cannot be recorded, and says so; the others are.
+        holders = await waitFor(lambda: _held(watch, {"cam01", "cam02"}), 30, "cam01 and cam02 to be recorded")
+        assert "cam00" not in holders
+        listing = await run("list")
+        assert listing.returncode == 0 and re.search(r"cam01 .* (wa|wb)", listing.stdout)
+        assert "3 cameras; live recorders: wa, wb" in listing.stdout
+        await run("remove", "cam00")
+        await run("add", "cam00", cameras[0][2], "--pin", "1235")
+        holders = await waitFor(lambda: _held(watch, {"cam00", "cam01", "cam02"}), 30, "every camera recorded")
+        target = "wb" if holders["cam00"] == "wa" else "wa"
+        moved = await run("move", "cam00", target)
+        assert moved.returncode == 0 and "pinned to " + target in moved.stdout
+        await waitFor(lambda: _holderIs(watch, "cam00", target), 15, "cam00 to move to " + target)
+        listed = json.loads((await run("list", "--json")).stdout)
+        assert [c["pinned"] for c in listed["cameras"] if c["name"] == "cam00"] == [target]
+        assert (await run("move", "cam00", "--auto")).returncode == 0
+        for url in [webUrl(recorder) for recorder in recorders] + [viewerUrl]:
+            assert url is not None
+            await checkPages(loop, url)
+        assert (await run("remove", "cam02")).returncode == 0
+        await waitFor(lambda: _gone(watch, "cam02"), 15, "cam02 to stop being recorded")
+        missing = await run("remove", "nocam")
+        assert missing.returncode == 2 and "no camera nocam" in missing.stderr
+    finally:
+        await watch.close()
+    down = await loop.run_in_executor(None, lambda: tcpcam("fleet", "--fleet", "nats://127.0.0.1:%d" % freePorts(1)[0],
+                                                           "list"))
+    assert down.returncode == 2 and "cannot reach NATS" in down.stderr
+    assert "cannot be recorded here: camera cam00: the PIN variable CAM_PIN is not set" in (
+        recorders[0].logText() + recorders[1].logText())
+
+
+async def checkPages(loop, url):
+    """Every camera on this page set: state, a live frame from its holder, the fleet's metrics."""
+    async def get(path):
+        return await loop.run_in_executor(None, fetch, url + path)
+
+    async def statusHasAll():
+        code, body = await get("status.json")
+        status = json.loads(body)
+        cameras = status["cameras"]
+        return (code == 200 and set(cameras) == {"cam00", "cam01", "cam02"}
+                and all(c["state"] == "connected" and c["recorder"] in ("wa", "wb") for c in cameras.values())
+                and status)
+
+    status = await waitFor(statusHasAll, 15, "every camera connected in %sstatus.json" % url)
+    assert status["fleet"]["live_recorders"] == ["wa", "wb"]
+
+    async def picture():
+        code, body = await get("cam01/latest.jpg")
+        return code == 200 and body
+
+    frame = await waitFor(picture, 10, "a live frame of cam01 at %s" % url)
+    assert frameNumber(frame)[0] == 1
+    code, metrics = await get("metrics")
+    assert code == 200 and b'tcpcam_fleet_camera_held{camera="cam01",holder="' in metrics
+    assert b"tcpcam_fleet_connected" in metrics
+
+
+async def _held(watch, names):
+    holders = await watch.holders()
+    return names <= set(holders) and holders
+
+
+async def _holderIs(watch, name, recorder):
+    return (await watch.holders()).get(name) == recorder
+
+
+async def _gone(watch, name):
+    return name not in await watch.holders()
+
