@@ -131,6 +131,7 @@ class FleetService(MultiService):
         self._tasks: list[asyncio.Future[Any]] = []
         self._running = False
         self._spoolFull = False
+        self._joinedAt = 0.0
         self._stoppedLoop: Deferred[None] | None = None
         self._setUpStorage()
         from tcpcam.fleet.view import FleetView
@@ -273,6 +274,7 @@ class FleetService(MultiService):
         for coroutine in (self.registry.run(), self.leaseTable.run(), self.presence.run(), self.events.run(),
                           self._heartbeat()):
             self._tasks.append(asyncio.ensure_future(coroutine))
+        self._joinedAt = self.clock()
         log.info("fleet: {id} joined the fleet at {urls} (lease time {ttl:g} s){recording}", id=self.recorderId,
                  urls=", ".join(self.fleet.urls), ttl=self.terms.ttl,
                  recording="" if self.recording else "; recording nothing, serving the pages")
@@ -303,6 +305,8 @@ class FleetService(MultiService):
         if not (self.recording and self.link.connected and self.registry and self.registry.synced
                 and self.leaseTable and self.leaseTable.synced and self.presence and self.presence.synced):
             return
+        if now < self._joinedAt + self.terms.renewEvery:
+            return  # one heartbeat period first, so recorders started together see each other before taking
         cameras = self.cameraEntries()
         result = plan(self.recorderId, {name: entry.recorder for name, entry in cameras.items()},
                       self.holders(), self.liveRecorders())
