@@ -110,5 +110,6 @@ class FleetView:
             "spool_waiting": spool.waiting if spool else 0, "spool_refused": spool.refused if spool else 0,
             "uploaded_segments": uploader.uploadedSegments if uploader else 0,
             "uploaded_bytes": uploader.uploadedBytes if uploader else 0,
+            "upload_busy_seconds": round(uploader.busySeconds, 3) if uploader else 0.0,
             "upload_failing": uploader.failing if uploader else False,
         }
