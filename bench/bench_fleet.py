@@ -132,8 +132,10 @@ async def bench(args, folder):
             return ([cpuSeconds(recorder.process.pid) for recorder in recorders], statuses, time.monotonic())
 
         cpu1, status1, t1 = await loop.run_in_executor(None, snapshot)
+        wall1 = time.time()
         await asyncio.sleep(args.seconds)
         cpu2, status2, t2 = await loop.run_in_executor(None, snapshot)
+        wall2 = time.time()
         window = t2 - t1
 
         def totals(statuses, key):
@@ -148,15 +150,16 @@ async def bench(args, folder):
         def plainPuts():
             files = []
             for recorder in recorders[:-1]:
-                for root, _, found in os.walk(recorder.out):
+                for root, folders, found in os.walk(recorder.out):
+                    folders[:] = [name for name in folders if not name.startswith(".")]  # not the spool
                     files.extend(os.path.join(root, name) for name in found if name.endswith(".mjpeg"))
             files = sorted(files)[:limit]
             size = 0
             begin = time.monotonic()
             for number, path in enumerate(files):
                 with open(path, "rb") as body:
+                    size += os.fstat(body.fileno()).st_size
                     client.put_object(Bucket=BUCKET, Key="baseline/%06d.mjpeg" % number, Body=body)
-                size += os.path.getsize(path)
             return size, time.monotonic() - begin, len(files)
 
         # The baseline, in the same run and under the same recording load: a plain loop of PUTs of the same segments.
@@ -185,8 +188,7 @@ async def bench(args, folder):
             await asyncio.sleep(0.1)
         await watch.close()
         written = {}
-        for recorder, url in zip(recorders[:-1], urls[:-1], strict=True):
-            status = getJson(url + "status.json")
+        for recorder in recorders[:-1]:
             recorder.stop(grace=60)
 
         def storedRows():
@@ -204,8 +206,9 @@ async def bench(args, folder):
                     if camera in sample:
                         data = client.get_object(Bucket=BUCKET, Key=index["key"])["Body"].read()
                         numbers = sampleFrames.setdefault(camera, [])
-                        for _, offset, length, *_ in index["frames"]:
-                            numbers.append(frameNumber(data[offset:offset + length])[1])
+                        for timeMs, offset, length, *_ in index["frames"]:
+                            if wall1 <= timeMs / 1000.0 <= wall2:  # the steady window only
+                                numbers.append(frameNumber(data[offset:offset + length])[1])
             return rows, sampleFrames
 
         rows, sampleFrames = await loop.run_in_executor(None, storedRows)

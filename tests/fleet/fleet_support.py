@@ -224,10 +224,15 @@ class WeedMini:
         return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 
 
+_FILLERS = {}
+
+
 def numberedFrame(camera, number, size=3000):
-    """A frame that passes the JPEG check and says which camera sent it and its number."""
+    """A frame that passes the JPEG check and says which camera sent it and its number (``size`` bytes)."""
     body = b"%04d%08d" % (camera, number)
-    filler = bytes((number + i) % 251 for i in range(max(0, size - 4 - len(body))))
+    filler = _FILLERS.get(size)
+    if filler is None:  # made once per size: 200 cameras at 5 frames/s must cost the farm little
+        filler = _FILLERS[size] = bytes(i % 251 for i in range(max(0, size - 4 - len(body))))
     return b"\xff\xd8" + body + filler + b"\xff\xd9"
 
 

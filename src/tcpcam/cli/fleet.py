@@ -64,7 +64,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, urls: list[str]) -> int:
-    from tcpcam.fleet.natslink import LEASE_BUCKET, PRESENCE_BUCKET, REGISTRY_BUCKET, FleetUnavailable, NatsLink
+    from tcpcam.fleet.natslink import (
+        LEASE_BUCKET,
+        PRESENCE_BUCKET,
+        REGISTRY_BUCKET,
+        REGISTRY_VALUE_BYTES,
+        FleetUnavailable,
+        NatsLink,
+    )
     from tcpcam.fleet.registry import CameraEntry, Registry, parseOptions
 
     link = NatsLink(urls, "tcpcam-fleet-cli")
@@ -74,7 +81,7 @@ async def _run(args: argparse.Namespace, urls: list[str]) -> int:
     except FleetUnavailable as error:
         raise ConfigError(str(error)) from None
     try:
-        registry = Registry(await link.bucket(REGISTRY_BUCKET, history=1))
+        registry = Registry(await link.bucket(REGISTRY_BUCKET, history=1, maxValueBytes=REGISTRY_VALUE_BYTES))
         if args.action == "add":
             entry = CameraEntry(args.name, args.endpoint, pin=args.pin, pinRef=args.pin_ref,
                                 options=parseOptions(args.option))

@@ -46,6 +46,8 @@ class KvMirror:
     refreshSeconds = 60.0
     #: Seconds between attempts to make a watch while NATS is unreachable.
     retrySeconds = 0.5
+    #: Keys kept at most (a bucket with more is misused; the rest are ignored and counted).
+    maxKeys = 100_000
 
     def __init__(self, kv: Any, clock: Callable[[], float] = time.monotonic,
                  onChange: Callable[[str], object] | None = None) -> None:
@@ -56,6 +58,8 @@ class KvMirror:
         #: True once a watch has replayed every key.
         self.synced = False
         self.restarts = 0
+        #: Keys ignored because the copy held :attr:`maxKeys`.
+        self.ignored = 0
         self._restart = False
         self._stopped = False
 
@@ -107,6 +111,9 @@ class KvMirror:
                     target = replay if replay is not None else self.entries
                     if entry.operation in ("DEL", "PURGE"):
                         target.pop(entry.key, None)
+                    elif entry.key not in target and len(target) >= self.maxKeys:
+                        self.ignored += 1
+                        continue
                     else:
                         target[entry.key] = MirrorEntry(entry.value or b"", entry.revision, self.clock())
                     if replay is None and self.onChange is not None:

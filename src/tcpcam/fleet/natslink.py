@@ -34,6 +34,10 @@ EVENTS_STREAM = "TCPCAM_EVENTS"
 EVENTS_PREFIX = "tcpcam.events"
 #: Request subject of a camera's newest frame (``%s``: the camera).
 LIVE_SUBJECT = "tcpcam.live.%s"
+#: Bytes a value of each bucket may hold (the server refuses larger ones).
+REGISTRY_VALUE_BYTES = 64 * 1024
+LEASE_VALUE_BYTES = 1024
+PRESENCE_VALUE_BYTES = 512 * 1024
 #: Bytes the event stream keeps at most, and seconds.
 EVENTS_MAX_BYTES = 256 * 1024 * 1024
 EVENTS_MAX_AGE = 7 * 24 * 3600.0
@@ -139,8 +143,8 @@ class NatsLink:
         if self.onState is not None:
             self.onState(connected)
 
-    async def bucket(self, name: str, ttl: float | None = None, history: int = 1) -> Any:
-        """Open bucket ``name``, making it (with ``ttl`` seconds) if it does not exist."""
+    async def bucket(self, name: str, ttl: float | None = None, history: int = 1, maxValueBytes: int = 0) -> Any:
+        """Open bucket ``name``, making it (with ``ttl`` seconds, values of ``maxValueBytes`` at most) if need be."""
         from nats.js.errors import BucketNotFoundError
 
         try:
@@ -150,6 +154,8 @@ class NatsLink:
         kwargs: dict[str, Any] = {"bucket": name, "history": history}
         if ttl:
             kwargs["ttl"] = ttl
+        if maxValueBytes:
+            kwargs["max_value_size"] = maxValueBytes
         try:
             return await self.js.create_key_value(**kwargs)
         except Exception:

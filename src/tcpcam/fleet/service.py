@@ -41,7 +41,16 @@ from tcpcam.fleet.events import EventPublisher
 from tcpcam.fleet.leases import Lease, LeaseKeeper, LeaseTerms, parseLease
 from tcpcam.fleet.live import LiveResponder
 from tcpcam.fleet.mirror import KvMirror
-from tcpcam.fleet.natslink import LEASE_BUCKET, PRESENCE_BUCKET, REGISTRY_BUCKET, NatsLink, describe
+from tcpcam.fleet.natslink import (
+    LEASE_BUCKET,
+    LEASE_VALUE_BYTES,
+    PRESENCE_BUCKET,
+    PRESENCE_VALUE_BYTES,
+    REGISTRY_BUCKET,
+    REGISTRY_VALUE_BYTES,
+    NatsLink,
+    describe,
+)
 from tcpcam.fleet.registry import CameraEntry
 from tcpcam.record.config import ConfigError
 from tcpcam.record.segments import SPAN_GAP_SECONDS
@@ -257,15 +266,15 @@ class FleetService(MultiService):
         await self.link.connect()
         if not self._running:
             return
-        registryKv = await self.link.bucket(REGISTRY_BUCKET, history=1)
-        leaseKv = await self.link.bucket(LEASE_BUCKET, ttl=self.fleet.leaseSeconds)
+        registryKv = await self.link.bucket(REGISTRY_BUCKET, history=1, maxValueBytes=REGISTRY_VALUE_BYTES)
+        leaseKv = await self.link.bucket(LEASE_BUCKET, ttl=self.fleet.leaseSeconds, maxValueBytes=LEASE_VALUE_BYTES)
         ttl = await self.link.bucketTtl(leaseKv)
         if ttl and abs(ttl - self.terms.ttl) > 0.01:
             log.info("fleet: the fleet's lease time is {ttl:g} s (set when its bucket was made), not {mine:g} s",
                      ttl=ttl, mine=self.terms.ttl)
             self.terms = LeaseTerms(ttl)
             self.tickSeconds = min(0.25, self.terms.renewEvery / 4)
-        presenceKv = await self.link.bucket(PRESENCE_BUCKET, ttl=self.terms.ttl)
+        presenceKv = await self.link.bucket(PRESENCE_BUCKET, ttl=self.terms.ttl, maxValueBytes=PRESENCE_VALUE_BYTES)
         await self.link.eventStream()
         self.keeper = LeaseKeeper(leaseKv, self.recorderId, self.terms, self.clock)
         self.registry = KvMirror(registryKv, self.clock)

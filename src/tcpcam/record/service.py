@@ -25,6 +25,7 @@ from tcpcam.record.writer import DiskWriter
 
 if TYPE_CHECKING:
     from tcpcam.record.config import CameraConfig, RecorderConfig
+    from tcpcam.record.footage import Footage
     from tcpcam.record.web import WebService
     from tcpcam.record.writer import Store
 
@@ -60,6 +61,7 @@ class RecorderService(MultiService):
             self.web = WebService(config.web, self, reactor)
             self.web.setServiceParent(self)
         self._factoryMaker = factoryMaker
+        self._footage: Footage | None = None
         #: Called with each new camera's store before its recorder starts (the fleet's uploader hooks in here).
         self.onStore: Callable[[CameraConfig, Store], object] | None = None
         for camera in config.cameras:
@@ -106,6 +108,15 @@ class RecorderService(MultiService):
             return self.writer.removeCamera(recorder.sink)
 
         return maybeDeferred(lambda: stopping).addBoth(closeStore)
+
+    @property
+    def footage(self) -> Footage:
+        """The read API of this recorder's footage, for the web pages (a fleet member's reads the object store)."""
+        if self._footage is None:
+            from tcpcam.record.footage import Footage
+
+            self._footage = Footage(self.config.out)
+        return self._footage
 
     @property
     def retention(self) -> Retention:
