@@ -146,7 +146,7 @@ async def bench(args, folder):
         dropped = totals(status2, "dropped_frames") - totals(status1, "dropped_frames")
         cpu = sum(cpu2) - sum(cpu1)
         uploadedBytes = sum(s["fleet"]["uploaded_bytes"] for s in status2)
-        uploadBusy = sum(s["fleet"]["upload_busy_seconds"] for s in status2)
+        uploadedInWindow = uploadedBytes - sum(s["fleet"]["uploaded_bytes"] for s in status1)
         def plainPuts():
             files = []
             for recorder in recorders[:-1]:
@@ -187,6 +187,15 @@ async def bench(args, folder):
                     connectedAt = time.monotonic() - killed
             await asyncio.sleep(0.1)
         await watch.close()
+        # Nothing lost: let the survivors' spools empty (bounded) before a clean stop.
+        drainStart = time.monotonic()
+        drained = None
+        while time.monotonic() - drainStart < 600:
+            statuses = await loop.run_in_executor(None, lambda: [getJson(url + "status.json") for url in urls[:-1]])
+            if all(status["fleet"]["spool_waiting"] == 0 for status in statuses):
+                drained = time.monotonic() - drainStart
+                break
+            await asyncio.sleep(1)
         written = {}
         for recorder in recorders[:-1]:
             recorder.stop(grace=60)
@@ -230,7 +239,7 @@ async def bench(args, folder):
             numbers.sort()
             gaps += (numbers[-1] - numbers[0] + 1 - len(set(numbers))) if numbers else 0
 
-        fleetRate = uploadedBytes / uploadBusy / 1e6 if uploadBusy else 0.0
+        fleetRate = uploadedInWindow / window / 1e6
         baseRate = baseBytes / baseSeconds / 1e6
         result = {
             "cameras": args.cameras, "recorders": args.recorders, "fps": args.fps, "frame_bytes": args.frame_bytes,
@@ -241,7 +250,8 @@ async def bench(args, folder):
             "spool_backlog_mb_at_window_end": round(backlog / 1e6, 1),
             "cpu_percent_per_camera": round(100.0 * cpu / window / args.cameras, 3),
             "cpu_percent_all_recorders": round(100.0 * cpu / window, 1),
-            "upload_mb_per_s_while_busy": round(fleetRate, 1), "upload_mb_total": round(uploadedBytes / 1e6, 1),
+            "upload_mb_per_s_in_window": round(fleetRate, 1), "upload_mb_total": round(uploadedBytes / 1e6, 1),
+            "spool_drained_after_s": None if drained is None else round(drained, 1),
             "plain_put_mb_per_s": round(baseRate, 1), "plain_put_files": baseFiles,
             "upload_ratio": round(fleetRate / baseRate, 2) if baseRate else None,
             "lease_s": args.lease, "moved_cameras": len(orphans),

@@ -244,3 +244,21 @@ def test_fleet_without_its_extra_says_what_to_install(monkeypatch):
     plain = Options()
     plain.parseOptions(["--no-web"])
     assert plain.fleet is None and plain.config.simulated
+
+
+def test_spool_hands_each_camera_to_one_upload_at_a_time_oldest_first(tmp_path):
+    stores = {name: recordSegments(tmp_path / name, count) for name, count in (("cam1", 3), ("cam2", 2))}
+    spool = Spool(str(tmp_path / "spool"), "", "rec", maxBytes=10 ** 8)
+    spool.open()
+    for name, store in stores.items():
+        spool.catchUp(name, store)
+    first, second = spool.take(0), spool.take(0)
+    assert [(e.data["camera"], e.data["segment_id"]) for e in (first, second)] == [("cam1", 1), ("cam2", 1)]
+    assert spool.take(0) is None  # both cameras have an upload in flight
+    spool.putBack(first)  # it failed: the same entry comes again, not the camera's next one
+    again = spool.take(0)
+    assert again.seq == first.seq
+    spool.remove(again)
+    assert (spool.take(0).data["camera"], spool.waiting) == ("cam1", 4)
+    for store in stores.values():
+        store.close()

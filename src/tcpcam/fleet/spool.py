@@ -78,6 +78,7 @@ class Spool:
         self.refused = 0
         #: Cameras with segments waiting for room, by name.
         self.behind: set[str] = set()
+        self._inFlight: set[str] = set()
 
     # -- the folder ---------------------------------------------------------
 
@@ -195,6 +196,33 @@ class Spool:
                 self._lock.wait(timeout)
             return self._entries[0] if self._entries else None
 
+    def take(self, timeout: float) -> SpoolEntry | None:
+        """The oldest entry of a camera none of whose entries is being uploaded (waiting up to ``timeout``).
+
+        The camera counts as being uploaded until :meth:`remove` or
+        :meth:`putBack`, so each camera's entries go up one at a time, in order.
+        """
+        with self._lock:
+            entry = self._firstFree()
+            if entry is None:
+                self._lock.wait(timeout)
+                entry = self._firstFree()
+            if entry is not None:
+                self._inFlight.add(entry.data["camera"])
+            return entry
+
+    def _firstFree(self) -> SpoolEntry | None:
+        for entry in self._entries:
+            if entry.data["camera"] not in self._inFlight:
+                return entry
+        return None
+
+    def putBack(self, entry: SpoolEntry) -> None:
+        """An upload failed: the entry waits, first of its camera, for the next try."""
+        with self._lock:
+            self._inFlight.discard(entry.data["camera"])
+            self._lock.notify_all()
+
     def wake(self) -> None:
         """Wake a thread waiting in :meth:`oldest`."""
         with self._lock:
@@ -207,6 +235,8 @@ class Spool:
         with self._lock:
             self._entries = [other for other in self._entries if other.seq != entry.seq]
             self.bytes -= entry.size
+            self._inFlight.discard(entry.data["camera"])
+            self._lock.notify_all()
 
     @property
     def waiting(self) -> int:

@@ -1,16 +1,18 @@
-"""The upload thread: spool entries to the object store, oldest first, each written once.
+"""The upload threads: spool entries to the object store, each camera's oldest first, each written once.
 
 Each segment goes up as two objects, the segment and then its index (see
 :mod:`tcpcam.fleet.keys`), both with ``If-None-Match: *``. A put refused
 with ``PreconditionFailed`` means the object is there already: the upload
 was done before a crash or a lost answer, and it is checked (same size)
 rather than written again. While the store cannot be reached (or refuses),
-the same entry is tried again with a capped backoff, so entries go up in the
-order they were made and none is skipped; the state change is logged once
-each way.
+the same entry is tried again with a capped backoff, so a camera's entries go
+up in the order they were made and none is skipped; the state change is
+logged once each way.
 
-boto3 blocks, so the uploads run in this one thread; the S3 client is made
-to fail fast (one attempt, short time-outs) and the retrying is done here.
+boto3 blocks, so the uploads run in :attr:`Uploader.workers` threads, each
+camera's entries one at a time (:meth:`~tcpcam.fleet.spool.Spool.take`), so
+several cameras go up at once and each in order. The S3 client is made to
+fail fast (one attempt, short time-outs) and the retrying is done here.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class Uploader:
     #: Seconds before the first retry of a failed upload; doubles up to :attr:`retryMax`.
     retryInitial = RETRY_INITIAL
     retryMax = RETRY_MAX
+    #: Upload threads (cameras uploaded at once).
+    workers = 4
 
     def __init__(self, spool: Spool, client: Any, bucket: str,
                  report: Callable[..., object] | None = None) -> None:
@@ -78,7 +82,8 @@ class Uploader:
         self.bucket = bucket
         self._report = report or (lambda method, format, **fields: method(format, **fields))
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
         self.uploadedSegments = 0
         self.uploadedEvents = 0
         self.uploadedBytes = 0
@@ -92,42 +97,49 @@ class Uploader:
         self.busySeconds = 0.0
 
     def start(self) -> None:
-        """Start the thread."""
-        self._thread = threading.Thread(target=self._run, name="tcpcam-uploader", daemon=True)
-        self._thread.start()
+        """Start the threads."""
+        for number in range(self.workers):
+            thread = threading.Thread(target=self._run, name="tcpcam-uploader-%d" % number, daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the upload in progress (waiting at most ``timeout`` seconds); the rest stays spooled."""
+        """Stop after the uploads in progress (waiting at most ``timeout`` seconds); the rest stays spooled."""
         self._stop.set()
         self.spool.wake()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
         delay = self.retryInitial
         while not self._stop.is_set():
-            entry = self.spool.oldest(0.5)
+            entry = self.spool.take(0.5)
             if entry is None:
                 continue
             started = time.monotonic()
             try:
                 self.upload(entry)
             except Exception as error:
-                self.failures += 1
-                self.lastError = describe(error)
-                if not self.failing:
-                    self.failing = True
+                self.spool.putBack(entry)
+                with self._lock:
+                    self.failures += 1
+                    self.lastError = describe(error)
+                    report, self.failing = not self.failing, True
+                if report:
                     self._report(log.warn, "fleet: cannot upload to the object store ({error}); {waiting} uploads"
                                  " wait in the spool, retrying", error=self.lastError, waiting=self.spool.waiting)
                 self._stop.wait(delay)
                 delay = min(self.retryMax, delay * 2)
                 continue
             finally:
-                self.busySeconds += time.monotonic() - started
+                with self._lock:
+                    self.busySeconds += time.monotonic() - started
             self.spool.remove(entry)
             delay = self.retryInitial
-            if self.failing:
-                self.failing = False
+            with self._lock:
+                report, self.failing = self.failing, False
+            if report:
                 self._report(log.info, "fleet: the object store works again; {waiting} uploads still spooled",
                              waiting=self.spool.waiting)
 
@@ -141,13 +153,15 @@ class Uploader:
             index = json.dumps({key: data[key] for key in ("camera", "recorder", "segment_id", "start_ms", "end_ms",
                                                            "bytes", "motion", "frames", "key")}).encode()
             self._putOnce(data["index_key"], index, len(index), "application/json", {"recorder": data["recorder"]})
-            self.uploadedSegments += 1
-            self.uploadedBytes += entry.size
+            with self._lock:
+                self.uploadedSegments += 1
+                self.uploadedBytes += entry.size
         else:
             event = json.dumps({"camera": data["camera"], "recorder": data["recorder"], "event": data["event"],
                                 "thumbnail": data["thumbnail"]}).encode()
             self._putOnce(data["key"], event, len(event), "application/json", {"recorder": data["recorder"]})
-            self.uploadedEvents += 1
+            with self._lock:
+                self.uploadedEvents += 1
 
     def _putOnce(self, key: str, body: Any, size: int, contentType: str, metadata: dict[str, str]) -> None:
         from botocore.exceptions import ClientError
@@ -160,8 +174,10 @@ class Uploader:
                 raise
             head = self.client.head_object(Bucket=self.bucket, Key=key)
             if head.get("ContentLength") == size and head.get("Metadata", {}).get("recorder") == metadata["recorder"]:
-                self.alreadyThere += 1
+                with self._lock:
+                    self.alreadyThere += 1
                 return
-            self.conflicts += 1
+            with self._lock:
+                self.conflicts += 1
             self._report(log.error, "fleet: {key} holds another object than this recorder's; not overwritten",
                          key=key)
