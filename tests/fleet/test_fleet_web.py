@@ -99,6 +99,16 @@ async def scenario(natsServer, cameras, recorders, viewerUrl, tmp_path):
         listed = json.loads((await run("list", "--json")).stdout)
         assert [c["pinned"] for c in listed["cameras"] if c["name"] == "cam00"] == [target]
         assert (await run("move", "cam00", "--auto")).returncode == 0
+        # New settings for a camera being recorded: its recorder lets it go and it is taken again with them.
+        logs = lambda: "".join(recorder.logText() for recorder in recorders)  # noqa: E731
+        taken = logs().count("recording camera cam01")
+        replaced = await run("add", "cam01", cameras[1][2], "--pin", "1235", "--option", "frame_timeout=7", "--replace")
+        assert replaced.returncode == 0
+
+        async def retaken():
+            return logs().count("recording camera cam01") > taken and "reason=changed" not in logs()
+
+        await waitFor(retaken, 15, "cam01 to be taken again with its new settings")
         for url in [webUrl(recorder) for recorder in recorders] + [viewerUrl]:
             assert url is not None
             await checkPages(loop, url)

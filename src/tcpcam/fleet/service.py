@@ -122,6 +122,7 @@ class FleetService(MultiService):
         self.tickSeconds = min(0.25, self.terms.renewEvery / 4)
         self.leases: dict[str, Lease] = {}
         self._busy: set[str] = set()
+        self._heldEntries: dict[str, bytes] = {}
         self._unusable: dict[str, tuple[float, bytes]] = {}
         self.keeper: LeaseKeeper | None = None
         self.registry: KvMirror | None = None
@@ -322,6 +323,10 @@ class FleetService(MultiService):
         for name in result.release:
             if name in self.leases and name not in self._busy:
                 self._spawn(name, self._release(name, "balance"))
+        for name, used in list(self._heldEntries.items()):
+            entry = cameras.get(name)
+            if entry is not None and entry.toJson() != used and name in self.leases and name not in self._busy:
+                self._spawn(name, self._release(name, "changed"))  # taken again, with its new settings
         taken = 0
         for name in result.take:
             if taken >= TAKES_PER_TICK:
@@ -407,6 +412,7 @@ class FleetService(MultiService):
             await self.keeper.release(lease)
             return
         self.leases[name] = lease
+        self._heldEntries[name] = entry.toJson()
         if self.leaseTable is not None:
             self.leaseTable.note(name, _leaseBytes(self.recorderId, lease.token), lease.revision)
         recorder = self.recorder.addCamera(camera)
@@ -429,6 +435,7 @@ class FleetService(MultiService):
     def _drop(self, name: str, why: str) -> None:
         """Stop recording ``name`` now (its lease is gone or going)."""
         self.leases.pop(name, None)
+        self._heldEntries.pop(name, None)
         if self.recorder is not None and name in self.recorder.cameras:
             self.recorder.removeCamera(name)
         asyncio.ensure_future(self.live.stopServing(name))
@@ -436,6 +443,7 @@ class FleetService(MultiService):
 
     async def _release(self, name: str, why: str) -> None:
         lease = self.leases.pop(name, None)
+        self._heldEntries.pop(name, None)
         if lease is None:
             return
         await self.live.stopServing(name)
