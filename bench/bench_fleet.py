@@ -8,9 +8,11 @@ Reports, in one run:
   cameras, frame numbers missing between the first and last stored;
 - **CPU per camera**: the four recorder processes' CPU time over the window,
   per camera, in percent of one core;
-- **upload throughput**: bytes per second of the fleet's uploaders while
-  uploading, against a plain loop of ``put_object`` calls (one boto3 client,
-  one thread) of the same segment files in the same run; the ratio;
+- **upload throughput**: the object store is stopped for ``--outage``
+  seconds and started again; the rate at which the fleet empties the backlog
+  from its spools (recording going on), against a plain loop of
+  ``put_object`` calls (one boto3 client, one thread) of the same segment
+  files, right after, under the same recording load; the ratio;
 - **move time**: one recorder SIGKILLed, seconds until every one of its
   cameras is held by another recorder and until each is connected again,
   against the lease time.
@@ -50,6 +52,7 @@ def build_parser():
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the steady window")
     parser.add_argument("--lease", type=float, default=10.0, help="lease time in seconds")
     parser.add_argument("--segment-seconds", type=float, default=5.0)
+    parser.add_argument("--outage", type=float, default=15.0, help="seconds the object store is down")
     parser.add_argument("--sample", type=int, default=10, help="cameras whose frame numbers are checked one by one")
     parser.add_argument("--run-cameras", metavar="FILE", help=argparse.SUPPRESS)
     return parser
@@ -163,29 +166,46 @@ async def bench(args, folder):
             return size, time.monotonic() - begin, len(files)
 
         # The baseline, in the same run and under the same recording load: a plain loop of PUTs of the same segments.
-        client = weed.client()
         limit = 200
+        # Upload capacity: the store down for a while (a backlog builds up in the spools), then back: how fast
+        # the fleet empties its spools while recording goes on; then the plain loop, under the same recording load.
+        weed.stop(kill=True)
+        await asyncio.sleep(args.outage)
+        await loop.run_in_executor(None, weed.start)
+        statuses = await loop.run_in_executor(None, lambda: [getJson(url + "status.json") for url in urls])
+        backlog = sum(status["fleet"]["spool_bytes"] for status in statuses)
+        before = sum(status["fleet"]["uploaded_bytes"] for status in statuses)
+        backAt = time.monotonic()
+        drainStart = None  # from the first upload after the store came back (not the retry backoff before it)
+        while time.monotonic() - backAt < 600:
+            statuses = await loop.run_in_executor(None, lambda: [getJson(url + "status.json") for url in urls])
+            uploaded = sum(status["fleet"]["uploaded_bytes"] for status in statuses)
+            if drainStart is None and uploaded > before:
+                drainStart, before = time.monotonic(), uploaded
+            if all(status["fleet"]["spool_waiting"] == 0 for status in statuses):
+                break
+            await asyncio.sleep(0.1)
+        drainSeconds = time.monotonic() - (drainStart or backAt)
+        drainedBytes = uploaded - before
+        firstUpload = (drainStart or backAt) - backAt
+        client = weed.client()
         baseBytes, baseSeconds, baseFiles = await loop.run_in_executor(None, plainPuts)
-        backlog = sum(s["fleet"]["spool_bytes"] for s in status2)
         # Move time: kill the last recorder, wait until its cameras are held elsewhere and connected.
         victim = recorders[-1]
         before = await watch.holders()
         orphans = {name for name, holder in before.items() if holder == victim.name}
         sample = sorted(name for name, holder in before.items() if holder == recorders[0].name)[:args.sample]
         victim.kill()
+        killedWall = time.time()
         killed = time.monotonic()
-        heldAt = connectedAt = None
-        while connectedAt is None and time.monotonic() - killed < args.lease * 3 + 30:
+        while time.monotonic() - killed < args.lease * 3 + 60:
             holders = await watch.holders()
-            if heldAt is None and all(holders.get(name) not in (None, victim.name) for name in orphans):
-                heldAt = time.monotonic() - killed
-            if heldAt is not None:
-                statuses = await loop.run_in_executor(None, lambda: [getJson(url + "status.json") for url in urls[:-1]])
-                states = {name: camera["state"] for status in statuses for name, camera in status["cameras"].items()
-                          if camera.get("recorder") == status["fleet"]["recorder"]}
-                if all(states.get(name) == "connected" for name in orphans):
-                    connectedAt = time.monotonic() - killed
-            await asyncio.sleep(0.1)
+            if all(holders.get(name) not in (None, victim.name) for name in orphans):
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(5)
+        # The precise moments come from the event stream (recorders and bench share this machine's clock).
+        heldAt, connectedAt = await moveTimes(watch, orphans, killedWall)
         await watch.close()
         # Nothing lost: let the survivors' spools empty (bounded) before a clean stop.
         drainStart = time.monotonic()
@@ -239,7 +259,7 @@ async def bench(args, folder):
             numbers.sort()
             gaps += (numbers[-1] - numbers[0] + 1 - len(set(numbers))) if numbers else 0
 
-        fleetRate = uploadedInWindow / window / 1e6
+        fleetRate = drainedBytes / drainSeconds / 1e6
         baseRate = baseBytes / baseSeconds / 1e6
         result = {
             "cameras": args.cameras, "recorders": args.recorders, "fps": args.fps, "frame_bytes": args.frame_bytes,
@@ -247,11 +267,13 @@ async def bench(args, folder):
             "frames_received_in_window": received, "frames_dropped_in_window": dropped,
             "frames_not_uploaded": notUploaded, "sample_cameras": len(sampleFrames), "sample_frames_missing": gaps,
             "recorded_mb_per_s": round(received * args.frame_bytes / window / 1e6, 1),
-            "spool_backlog_mb_at_window_end": round(backlog / 1e6, 1),
+            "uploaded_mb_per_s_in_window": round(uploadedInWindow / window / 1e6, 1),
+            "store_outage_s": args.outage, "spool_backlog_mb_after_outage": round(backlog / 1e6, 1),
+            "first_upload_after_store_back_s": round(firstUpload, 2), "spools_emptied_in_s": round(drainSeconds, 1),
             "cpu_percent_per_camera": round(100.0 * cpu / window / args.cameras, 3),
             "cpu_percent_all_recorders": round(100.0 * cpu / window, 1),
-            "upload_mb_per_s_in_window": round(fleetRate, 1), "upload_mb_total": round(uploadedBytes / 1e6, 1),
-            "spool_drained_after_s": None if drained is None else round(drained, 1),
+            "upload_mb_per_s_emptying_spools": round(fleetRate, 1),
+            "spool_drained_after_move_s": None if drained is None else round(drained, 1),
             "plain_put_mb_per_s": round(baseRate, 1), "plain_put_files": baseFiles,
             "upload_ratio": round(fleetRate / baseRate, 2) if baseRate else None,
             "lease_s": args.lease, "moved_cameras": len(orphans),
@@ -267,6 +289,32 @@ async def bench(args, folder):
         farm.wait(5)
         weed.stop()
         nats.stop()
+
+
+async def moveTimes(watch, orphans, since):
+    """Seconds from ``since`` until every orphan had a ``lease_taken``, and a ``connect``, on another recorder."""
+    import nats.errors
+
+    subscription = await watch.js.pull_subscribe("tcpcam.events.>", stream="TCPCAM_EVENTS")
+    taken, connected = {}, {}
+    try:
+        while True:
+            try:
+                messages = await subscription.fetch(1000, timeout=2)
+            except nats.errors.TimeoutError:
+                break
+            for message in messages:
+                event = json.loads(message.data)
+                if event["camera"] in orphans and event["ts"] > since:
+                    target = {"lease_taken": taken, "connect": connected}.get(event["event"])
+                    if target is not None and event["camera"] not in target:
+                        target[event["camera"]] = event["ts"] - since
+                await message.ack()
+    finally:
+        await subscription.unsubscribe()
+    held = max(taken.values()) if len(taken) == len(orphans) else None
+    up = max(connected.values()) if len(connected) == len(orphans) else None
+    return held, up
 
 
 def main():
