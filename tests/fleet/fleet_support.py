@@ -199,7 +199,7 @@ class WeedMini:
             self.process = None
             self.log.close()
             for port in self.ports.values():  # its gRPC sockets are hard-wired under /tmp
-                for path in glob.glob("/tmp/seaweedfs-*-grpc-%d.sock" % port):
+                for path in glob.glob("/tmp/seaweedfs-*-%d.sock" % port):
                     try:
                         os.unlink(path)
                     except OSError:

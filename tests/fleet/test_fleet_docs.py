@@ -113,7 +113,7 @@ def runDocs(tmp_path, endpoints):
         for process in reversed(running):
             stopProcess(process, 20)
         for port in weedUsed:  # weed's gRPC sockets are hard-wired under /tmp
-            for path in glob.glob("/tmp/seaweedfs-*-grpc-%d.sock" % port):
+            for path in glob.glob("/tmp/seaweedfs-*-%d.sock" % port):
                 os.unlink(path)
     return ran
 
