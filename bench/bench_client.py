@@ -180,8 +180,8 @@ def report(name, result, seconds, cpu, faults):
     )
 
 
-def main(argv=None):
-    """Run the benchmark; returns 0 if every ratio reaches the goal of 0.8."""
+def build_parser():
+    """The benchmark's command-line options."""
     from tcpcam.client import TCPCamClientProtocol
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -205,7 +205,12 @@ def main(argv=None):
         " than the sender and its reads come back short, as from a real network (then compare CPU per GB,"
         " not throughput); 0: the server sends as much as the socket takes" % CHUNK_PAUSE,
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    """Run the benchmark; returns 0 if every ratio reaches the goal of 0.8."""
+    args = build_parser().parse_args(argv)
     if args.serve:
         serve(args.serve, args.chunk)
         return 0

@@ -198,10 +198,15 @@ def pin(cpu):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[cpu]})
 
 
-def main():
+def build_parser():
+    """The benchmark's command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     if args.serve:
         pin(0)
         runServer(args.serve[0], int(args.serve[1]))

@@ -281,7 +281,8 @@ def benchExport(frames, work, count=300):
     return {"frames": result.frames, "ours": count / ours, "ffmpeg": None if theirs is None else count / theirs}
 
 
-def main():
+def build_parser():
+    """The benchmark's command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=("all", "recorder", "motion", "export"), default="all")
     parser.add_argument("--cameras", type=int, default=16)
@@ -290,6 +291,11 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--run-cameras", nargs=2, metavar=("PORTS", "COUNTS"), help=argparse.SUPPRESS)
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
     if args.run_cameras:
         runCameras(args.cameras, args.fps, args.size, *args.run_cameras)

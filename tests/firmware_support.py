@@ -20,7 +20,8 @@ from tcpcam.core.framing import FrameDecoder
 #: The source checkout these tests belong to.
 REPO = Path(__file__).resolve().parents[1]
 #: The firmware application's modules, as the bundle must hold them.
-APP_MODULES = ("__init__", "app", "client", "clock", "config", "keepalive", "log", "server", "sources", "wifi")
+APP_MODULES = ("__init__", "app", "camera_drivers", "client", "clock", "config", "health", "keepalive", "log", "ntp",
+               "server", "sources", "watchdog", "wifi")
 #: The core's modules, as the bundle must hold them.
 CORE_MODULES = tuple(sorted(path.stem for path in (REPO / "src/tcpcam/core").glob("*.py")))
 #: Seconds any single wait in these helpers may take.
@@ -103,15 +104,39 @@ class Console:
                 continue
 
 
+    def wait_count(self, needle, count, timeout=WAIT):
+        """Wait until ``count`` lines (already printed or still to come) contain ``needle``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain()
+            if sum(needle in line for line in self.lines) >= count:
+                return
+            if self.ended:
+                raise AssertionError("%s exited with %d of %d %r lines" % (
+                    self.name, sum(needle in line for line in self.lines), count, needle))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("only %d of %d lines with %r in:\n%s" % (
+                    sum(needle in line for line in self.lines), count, needle, "\n".join(self.lines)))
+            try:
+                self._take(self._queue.get(timeout=min(remaining, 0.5)))
+            except queue.Empty:
+                continue
+
+
 class Firmware:
     """One firmware process; its console lines are collected in :attr:`lines`."""
 
-    def __init__(self, workdir, config=None, frames_dir=None, env=None, mpy=False):
+    def __init__(self, workdir, config=None, frames_dir=None, env=None, mpy=False, driver="lemariva", heapsize=None):
         self.workdir = Path(workdir)
         self.config = dict(BASE_CONFIG, **(config or {}))
         self.frames_dir = frames_dir
         self.env = env or {}
         self.mpy = mpy
+        self.driver = driver
+        self.heapsize = heapsize
+        #: Seconds from the process start to its listening line.
+        self.started_in = None
         self.port = None
         self.process = None
         self.console = None
@@ -127,13 +152,17 @@ class Firmware:
             self.port = free_port()
             config = dict(self.config, port=self.port)
             device = firmware_simulate.prepare(self.workdir, config, mpy=self.mpy)
-            argv, env, cwd = firmware_simulate.command(device, self.frames_dir)
+            argv, env, cwd = firmware_simulate.command(device, self.frames_dir, heapsize=self.heapsize,
+                                                       driver=self.driver)
+            env.pop(firmware_simulate.RESET_CAUSE_VARIABLE, None)
             env.update(self.env)
+            began = time.monotonic()
             self.process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, text=True)
             self.console = Console(self.process, "firmware")
             line = self.wait_for(("server: listening", "server: cannot listen"))
             if "listening" in line:
+                self.started_in = time.monotonic() - began
                 return self
             self.stop()
         raise AssertionError("firmware did not start:\n" + "\n".join(self.lines))
@@ -227,10 +256,11 @@ def write_jpegs(folder, count, size):
     return contents
 
 
-def run_micropython(script, cwd, env=None, timeout=WAIT):
-    """Run a MicroPython script with the firmware's lib and the stand-in camera importable."""
+def run_micropython(script, cwd, env=None, timeout=WAIT, driver="lemariva", heapsize=None):
+    """Run a MicroPython script with the firmware's lib and the stand-in camera (of ``driver``) importable."""
     device = Path(cwd)
-    argv, full_env, _ = firmware_simulate.command(device)
+    argv, full_env, _ = firmware_simulate.command(device, driver=driver, heapsize=heapsize)
+    full_env.pop(firmware_simulate.RESET_CAUSE_VARIABLE, None)
     full_env.update(env or {})
     return subprocess.run(argv[:-1] + ["-c", script], cwd=str(device), env=full_env, capture_output=True,
                           text=True, timeout=timeout, check=False)

@@ -1,5 +1,6 @@
 """tcpcam.client against a scripted raw-bytes server over real loopback sockets."""
 
+import errno
 import os
 import socket
 import tracemalloc
@@ -20,8 +21,11 @@ from hypothesis import strategies as st
 from twisted.application.internet import ClientService
 from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, clientFromString
+from twisted.internet.error import ConnectError, ConnectionRefusedError
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from zope.interface import implementer
 
 from tcpcam.client import (
     ClosedBeforeFirstFrame,
@@ -518,3 +522,54 @@ def test_any_split_of_the_stream_gives_the_same_frames(payloads, cuts):
     assert got.frames == payloads
     assert proto.summary == FetchSummary(len(payloads), sum(map(len, payloads)))
     assert not proto.role.in_frame
+
+
+@implementer(IStreamClientEndpoint)
+class FailingEndpoint:
+    """An endpoint whose connection attempt fails with ``exception``: a race loopback cannot be made to lose."""
+
+    def __init__(self, exception):
+        self.exception = exception
+
+    def connect(self, protocolFactory):
+        return defer.fail(self.exception)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_reset_while_connecting_is_a_close_before_the_first_frame(reactor):
+    # A server that turns an address away accepts and resets at once; when the
+    # reset beats the report of the connection, it still means "closed before
+    # the first frame", with every cause named, not "cannot connect".
+    reset = FailingEndpoint(ConnectError(osError=errno.ECONNRESET, string="Connection reset by peer."))
+    exc = yield failure_of(fetch(reactor, reset, "1235", 1, Recorder()), reactor, ClosedBeforeFirstFrame)
+    assert "blocked for a while after wrong PINs" in str(exc)
+    refused = FailingEndpoint(ConnectionRefusedError())
+    exc = yield failure_of(fetch(reactor, refused, "1235", 1, Recorder(), address="cam:1"), reactor, ConnectFailed)
+    assert str(exc).startswith("cannot connect to cam:1: connection refused")
+
+
+def test_a_trickling_frame_times_out_from_its_first_byte_on_the_clock():
+    # One byte every 2 s, frameTimeout 5 s: silence never lasts 5 s, but the
+    # frame has not arrived whole 5 s after its first byte.
+    clock = Clock()
+    proto = TCPCamClientProtocol("1235", 1, Recorder(), pauseSeconds=0, frameTimeout=5.0, clock=clock)
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    failures = []
+    proto.finished.addErrback(failures.append)
+    wire = encode_header(100) + b"x" * 100
+    clock.advance(1.0)
+    proto.dataReceived(wire[:1])                 # the frame starts at t = 1
+    for index in range(1, 3):
+        clock.advance(2.0)
+        proto.dataReceived(wire[index:index + 1])
+    assert clock.seconds() == 5.0 and not failures and not transport.disconnecting
+    clock.advance(0.999)
+    assert not failures
+    clock.advance(0.001)                         # t = 6: 5 s after the first byte
+    assert transport.disconnected                # aborted (StringTransport.abortConnection sets it)
+    proto.connectionLost()
+    assert len(failures) == 1
+    error = failures[0].value
+    assert isinstance(error, FrameTimeout) and error.trickling
+    assert "frame 1 did not arrive whole within 5 s" in str(error)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from firmware_support import REPO, expected_tree, tree
 
+from tcpcam.board import simulate as firmware_simulate
+
 #: Seconds a wheel build or an install may take.
 PIP_TIMEOUT = 120
 #: What building the wheel needs from the source tree.
@@ -54,7 +56,9 @@ def test_the_wheel_carries_the_firmware_as_package_data(venv, tmp_path):
     script = "from tcpcam.board import bundle; print(bundle.firmware_files())"
     found = _in_venv(venv, "-c", script, cwd=tmp_path).strip()
     assert Path(found).is_relative_to(venv.parents[1])
-    assert (Path(found) / "tcpcam_fw" / "server.py").is_file() and (Path(found) / "simulator" / "camera.py").is_file()
+    assert (Path(found) / "tcpcam_fw" / "server.py").is_file()
+    for name in firmware_simulate.SIMULATOR_MODULES:
+        assert (Path(found) / "simulator" / name).is_file(), name
 
 
 def test_bundle_from_the_installed_wheel(venv, tmp_path):

@@ -18,7 +18,8 @@ from client_support import (  # noqa: F401 - the fixtures are used by name
     spawn,
     unused_port,
 )
-from twisted.internet import task
+from twisted.internet import defer, task
+from twisted.internet.endpoints import serverFromString
 
 from tcpcam.cli import get
 from tcpcam.client.output import OutputError, SplitSink, StreamSink, check_pattern
@@ -26,6 +27,17 @@ from tcpcam.client.progress import ProgressLine, human_bytes, progress_text
 
 PAYLOADS = [b"\xff\xd8first\x00", (b"y" * 1023 + b"\x00") * 2, b"", b"last\x00\x00"]
 GET = ["-m", "tcpcam.cli.get"]
+#: ``tcpcam get`` started with SIGINT ignored, as a script's background job is.
+GET_IGNORING_INTERRUPT = ["-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.SIG_IGN);"
+                          " runpy.run_module('tcpcam.cli.get', run_name='__main__', alter_sys=True)"]
+
+
+@defer.inlineCallbacks
+def listening_port(reactor, ports, factory):
+    """Listen with ``factory`` on a loopback port closed after the test; returns the port number as text."""
+    port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
+    ports.append(port)
+    return str(port.getHost().port)
 
 
 def parse(*argv):
@@ -154,11 +166,11 @@ def test_split_writes_one_file_per_frame(reactor, ports, tmp_path):
     factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(PAYLOADS)))
     port = factory.port
     done = yield run_python(
-        reactor, [*GET, "-q", "--split", "frames/f-{n:05d}.jpg", "127.0.0.1", port, "1235", "0"], cwd=str(tmp_path)
+        reactor, [*GET, "-q", "--split", "frames/f-{n:05d}.bin", "127.0.0.1", port, "1235", "0"], cwd=str(tmp_path)
     )
     assert done.status == 0, done.err
     names = sorted(os.listdir(tmp_path / "frames"))
-    assert names == ["f-%05d.jpg" % n for n in range(1, 5)]
+    assert names == ["f-%05d.bin" % n for n in range(1, 5)]
     assert [(tmp_path / "frames" / name).read_bytes() for name in names] == PAYLOADS
 
 
@@ -185,9 +197,10 @@ def test_protocol_errors_exit_1_with_one_line(reactor, ports, tmp_path, wire, cm
 
 @pytest_twisted.inlineCallbacks
 def test_refused_and_silent_servers_exit_1(reactor, ports):
-    done = yield run_python(reactor, [*GET, "127.0.0.1", str(unused_port()), "1235", "1"])
+    port = str(unused_port())
+    done = yield run_python(reactor, [*GET, "127.0.0.1", port, "1235", "1"])
     assert done.status == 1
-    assert b"connection refused" in done.err
+    assert b"cannot connect to 127.0.0.1:%s: connection refused" % port.encode() in done.err
 
     factory, _address = yield serve(reactor, ports, lambda s: None)
     port = factory.port
@@ -207,7 +220,7 @@ def test_bad_arguments_exit_2(reactor, tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_ctrl_c_stops_cleanly_with_whole_files(reactor, ports, tmp_path):
-    payload = os.urandom(20_000) + b"\x00"
+    payload = b"\xff\xd8" + os.urandom(20_000) + b"\xff\xd9"
 
     def stream(server):
         server.sending = task.LoopingCall(server.transport.write, frames_bytes([payload]))
@@ -216,7 +229,8 @@ def test_ctrl_c_stops_cleanly_with_whole_files(reactor, ports, tmp_path):
 
     factory, _address = yield serve(reactor, ports, stream)
     port = factory.port
-    child = spawn(reactor, [*GET, "--split", "{n}.jpg", "127.0.0.1", port, "1235", "0"], cwd=str(tmp_path))
+    child = spawn(reactor, [*GET_IGNORING_INTERRUPT, "--split", "{n}.jpg", "127.0.0.1", port, "1235", "0"],
+                  cwd=str(tmp_path))
     try:
         for _ in range(WAIT * 20):
             if len([name for name in os.listdir(tmp_path) if name.endswith(".jpg")]) >= 3:
@@ -242,6 +256,139 @@ def test_console_script_runs_get(reactor, ports):
     port = factory.port
     done = yield run_python(reactor, ["-m", "tcpcam.cli", "get", "-q", "127.0.0.1", port, "1235", "1"])
     assert (done.status, done.out) == (0, b"via cli"), done.err
+
+
+@pytest.mark.parametrize("command", [["-m", "tcpcam.cli", "get"], GET], ids=["tcpcam", "module"])
+@pytest_twisted.inlineCallbacks
+def test_options_between_positionals(reactor, ports, tmp_path, command):
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes([b"a", b"b"])))
+    done = yield run_python(reactor, [*command, "127.0.0.1", factory.port, "1235", "2", "-q", "out.bin"],
+                            cwd=str(tmp_path))
+    assert (done.status, done.err) == (0, b"")
+    assert (tmp_path / "out.bin").read_bytes() == b"ab"
+    done = yield run_python(reactor, [*command, "127.0.0.1", "--timeout", "5", factory.port, "1235",
+                                      "--pause", "0", "2", "-q"], cwd=str(tmp_path))
+    assert (done.status, done.out) == (0, b"ab"), done.err
+
+
+@pytest_twisted.inlineCallbacks
+def test_blocked_after_wrong_pins_names_both_causes(reactor, ports):
+    # The real server: five wrong PINs block the address, and then the right
+    # PIN is turned away the same way; the legacy protocol cannot say which.
+    from server_support import quickFactory
+
+    factory = quickFactory(pinFailures=5, pinBlock=60.0)
+    port = yield listening_port(reactor, ports, factory)
+    messages = []
+    for pin in ["9999"] * 5 + ["1235"]:
+        done = yield run_python(reactor, [*GET, "-q", "--pause", "0", "127.0.0.1", port, pin, "1"])
+        assert done.status == 1
+        assert done.err.count(b"\n") == 1
+        messages.append(done.err.decode())
+    assert factory.role.status()["refused_blocked"] >= 1, factory.role.status()
+    blocked = messages[-1]
+    assert "the PIN may be wrong" in blocked and "blocked for a while after wrong PINs" in blocked, blocked
+    assert "even with the right PIN" in blocked
+
+
+JPEGS = [b"\xff\xd8one\xff\xd9", b"\xff\xd8two\xff\xd9"]
+
+
+@pytest_twisted.inlineCallbacks
+def test_frames_that_are_not_jpegs_are_skipped_and_counted_for_a_jpg_output(reactor, ports, tmp_path):
+    wire = frames_bytes([b"", JPEGS[0], b"Hello World", JPEGS[1]])
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(wire))
+    done = yield run_python(reactor, [*GET, "-q", "--split", "f-{n}.JPG", "127.0.0.1", factory.port, "1235", "4"],
+                            cwd=str(tmp_path))
+    assert done.status == 0, done.err
+    assert sorted(os.listdir(tmp_path)) == ["f-1.JPG", "f-2.JPG"]
+    assert [(tmp_path / name).read_bytes() for name in ("f-1.JPG", "f-2.JPG")] == JPEGS
+    assert done.err == (b"tcpcam get: skipped 2 frames: not a JPEG (the first: too short for a JPEG (0 bytes));"
+                        b" 2 frames written\n")
+    done = yield run_python(reactor, [*GET, "-q", "127.0.0.1", factory.port, "1235", "4", "all.jpeg"],
+                            cwd=str(tmp_path))
+    assert (tmp_path / "all.jpeg").read_bytes() == b"".join(JPEGS)
+    assert b"skipped 2 frames" in done.err
+    # Any other name keeps every payload, byte-exact.
+    done = yield run_python(reactor, [*GET, "-q", "127.0.0.1", factory.port, "1235", "4", "all.bin"],
+                            cwd=str(tmp_path))
+    assert (done.status, done.err) == (0, b"")
+    assert (tmp_path / "all.bin").read_bytes() == b"".join([b"", JPEGS[0], b"Hello World", JPEGS[1]])
+
+
+class EndlessEmptyFrames:
+    """A pull producer that writes empty frames for as long as the client reads them: the attack of issue 11."""
+
+    CHUNK = b"\x00\x00\x00\x00" * 1024
+
+    def __init__(self, server):
+        self.server = server
+        server.transport.registerProducer(self, False)
+
+    def resumeProducing(self):
+        self.server.transport.write(self.CHUNK)
+
+    def stopProducing(self):
+        pass
+
+
+@pytest.mark.slow
+@pytest_twisted.inlineCallbacks
+def test_endless_empty_frames_stop_at_the_default_file_bound(reactor, ports, tmp_path):
+    factory, _address = yield serve(reactor, ports, EndlessEmptyFrames)
+    done = yield run_python(reactor, [*GET, "-q", "--split", "frames/{n}.bin", "127.0.0.1", factory.port,
+                                      "1235", "0"], cwd=str(tmp_path), timeout=120)
+    assert done.status == 1
+    assert done.err == (b"tcpcam get: error: stopped after %d files: the --max-files bound"
+                        b" (raise it to keep more)\n" % get.GET_MAX_FILES)
+    names = os.listdir(tmp_path / "frames")
+    assert len(names) == get.GET_MAX_FILES == 10000
+    assert not [name for name in names if name.endswith(".part")]
+    yield factory.connections[0].lost.addTimeout(WAIT, reactor)
+
+
+@pytest_twisted.inlineCallbacks
+def test_max_files_and_max_bytes(reactor, ports, tmp_path):
+    factory, _address = yield serve(reactor, ports, EndlessEmptyFrames)
+    done = yield run_python(reactor, [*GET, "--max-files", "7", "--split", "{n}.bin", "127.0.0.1", factory.port,
+                                      "1235", "-5"], cwd=str(tmp_path))
+    assert done.status == 1 and b"stopped after 7 files: the --max-files bound" in done.err
+    assert sorted(os.listdir(tmp_path)) == sorted("%d.bin" % n for n in range(1, 8))
+
+    frames = [b"abcd"] * 5
+    factory, _address = yield serve(reactor, ports, lambda s: s.sendAndClose(frames_bytes(frames)))
+    done = yield run_python(reactor, [*GET, "-q", "--max-bytes", "10", "127.0.0.1", factory.port, "1235", "5",
+                                      "out.bin"], cwd=str(tmp_path))
+    assert done.status == 1
+    assert done.err == (b"tcpcam get: error: stopped after 2 frames (8 bytes): the next frame would pass"
+                        b" --max-bytes 10 (raise it to keep more)\n")
+    assert (tmp_path / "out.bin").read_bytes() == b"abcd" * 2
+    # Exactly at the bound is within it.
+    done = yield run_python(reactor, [*GET, "-q", "--max-bytes", "20", "127.0.0.1", factory.port, "1235", "5"])
+    assert (done.status, done.out) == (0, b"abcd" * 5), done.err
+
+
+@pytest_twisted.inlineCallbacks
+def test_bounds_are_checked_before_connecting(reactor, tmp_path):
+    port = str(unused_port())
+    done = yield run_python(reactor, [*GET, "--split", "{n}.jpg", "127.0.0.1", port, "1235", "10001"])
+    assert done.status == 2
+    assert b"CMD 10001 asks for more frames than --max-files 10000 lets --split write" in done.err
+    for bad in (["--max-files", "0"], ["--max-bytes", "lots"], ["--max-bytes", "0"]):
+        done = yield run_python(reactor, [*GET, *bad, "127.0.0.1", port, "1235", "1"])
+        assert done.status == 2 and b"expected" in done.err
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_frame_trickling_in_is_given_up_after_the_timeout(reactor, ports):
+    # One byte every 2 s keeps the silence timer happy; the frame as a whole
+    # must still arrive within --timeout, counted from its first byte.
+    factory, _address = yield serve(reactor, ports, lambda s: s.trickle(reactor, frames_bytes([b"x" * 100]), 2.0))
+    done = yield run_python(reactor, [*GET, "--timeout", "5", "127.0.0.1", factory.port, "1235", "1"], timeout=30)
+    assert done.status == 1
+    assert done.err == (b"tcpcam get: error: frame 1 did not arrive whole within 5 s"
+                        b" (raise the timeout if the camera is slow)\n")
+    yield factory.connections[0].lost.addTimeout(WAIT, reactor)
 
 
 def test_signal_number_of_interrupt_status():

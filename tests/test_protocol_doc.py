@@ -30,7 +30,7 @@ def test_every_value_of_the_worked_handshake_is_recomputed():
 
 
 def test_the_openssl_commands_of_the_page_give_its_values():
-    commands = re.findall(r"```sh\n(.*?)```", DOC.split("## A worked handshake")[1], re.DOTALL)
+    commands = re.findall(r"```bash\n(.*?)```", DOC.split("## A worked handshake")[1], re.DOTALL)
     assert len(commands) == 2
     outputs = [subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True).stdout
                for command in commands]

@@ -68,6 +68,19 @@ def test_frames_frame_at_latest_and_every(footage):
     assert sparse == [T0, T0 + 10, T0 + 100]
 
 
+def test_frame_after_before_and_batches(footage):
+    reader, times, frames, _ = footage
+    assert reader.frameAfter("door", times[3]) == (times[4], frames[4])      # stepping forward
+    assert reader.frameBefore("door", times[3]) == (times[2], frames[2])     # and back
+    assert reader.frameAfter("door", T0 + 50) == (times[40], frames[40])     # across a gap
+    assert reader.frameBefore("door", times[0]) is None and reader.frameAfter("door", times[-1]) is None
+    assert reader.batch("door", T0, T0 + 200, 3, 1 << 20) == [(times[i], frames[i]) for i in range(3)]
+    assert reader.batch("door", T0, T0 + 200, 10, 1000) == [(times[i], frames[i]) for i in range(2)]  # 2 x 500 bytes
+    assert [when for when, _ in reader.batch("door", T0, T0 + 200, 10, 1 << 20, every=5)] == [
+        T0, T0 + 5, T0 + 10, T0 + 15, T0 + 100, T0 + 105]
+    assert reader.batch("door", T0 + 200, T0 + 300, 10, 1 << 20) == []
+
+
 def test_frames_page_through_many_rows_and_skip_deleted_segments(tmp_path, monkeypatch):
     from tcpcam.record import footage as footage_module
 

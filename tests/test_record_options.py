@@ -28,10 +28,11 @@ def test_defaults_record_the_simulated_camera():
     assert not config.cameras[0].motion and config.cameras[0].mode == "continuous"
 
 
-def test_cameras_pin_and_settings():
+def test_cameras_pin_and_settings(tmp_path):
+    out = str(tmp_path / "cams")
     config = parse(
         "--camera", "door=tcp:host=192.168.1.50:port=3333", "-C", "yard=tcp:host=cam2:port=4000",
-        "--pin", "4321", "--out", "/srv/cams", "--format", "jpg", "--keep-days", "14",
+        "--pin", "4321", "--out", out, "--format", "jpg", "--keep-days", "14",
         "--max-bytes", "20G", "--web", "tcp:8081", "--frame-timeout", "3",
         "--max-frame-bytes", "2M", "--backoff-initial", "0.5", "--backoff-max", "30",
     )
@@ -42,13 +43,13 @@ def test_cameras_pin_and_settings():
     assert not config.simulated
     assert config.cameras[0].frameTimeout == 3 and config.cameras[1].maxFrameBytes == 2_000_000
     assert (config.out, config.format, config.keepDays, config.maxBytes, config.web) == (
-        "/srv/cams", "jpg", 14, 20_000_000_000, "tcp:8081")
+        out, "jpg", 14, 20_000_000_000, "tcp:8081")
     assert (config.backoffInitial, config.backoffMax) == (0.5, 30)
     assert parse("--no-web").web is None
 
 
 CONFIG = """
-out = "/data/cams"
+out = "OUT"
 format = "jpg"
 keep_days = 30
 keep_motion_days = 90
@@ -78,14 +79,14 @@ post_roll = 20
 
 def test_config_file_with_overrides(tmp_path):
     path = tmp_path / "cams.toml"
-    path.write_text(CONFIG)
+    path.write_text(CONFIG.replace("OUT", str(tmp_path / "cams")))
     config = parse("--config", str(path), "--keep-days", "7", "--camera", "extra=tcp:host=h:port=1")
     assert [(c.name, c.pin, c.frameTimeout, c.maxFrameBytes) for c in config.cameras] == [
         ("door", "9999", 20, MAX_FRAME_BYTES),
         ("garden", "1111", 5, 1_000_000),
         ("extra", "1111", 20, MAX_FRAME_BYTES),
     ]
-    assert config.keepDays == 7 and config.out == "/data/cams" and config.format == "jpg"
+    assert config.keepDays == 7 and config.out == str(tmp_path / "cams") and config.format == "jpg"
     assert config.maxBytes == 500 * 1024 ** 3
     assert (config.keepMotionDays, config.minFree, config.minFreePercent) == (90, 2 * 1024 ** 3, 1)
     assert (config.segmentSeconds, config.segmentBytes) == (30, 8 * 1024 ** 2)
@@ -194,3 +195,107 @@ def test_web_interface_settings_from_the_config_file(tmp_path):
     path.write_text('web_login = false\nweb_hosts = "cams.example.org"\nweb_max_connections = 64\n')
     settings = parse("--config", str(path)).webSettings
     assert settings.login is False and settings.hosts == ("cams.example.org",) and settings.maxConnections == 64
+
+
+KEY_A = bytes(range(1, 21))
+KEY_B = bytes(range(101, 121))
+
+
+def test_keys_and_camera_settings(tmp_path):
+    from tcpcam.core.mac import key_text
+
+    keyFile = tmp_path / "door.key"
+    keyFile.write_text(key_text(KEY_A) + "\n")
+    path = tmp_path / "cams.toml"
+    path.write_text("""
+key = "%s"
+
+[cameras.door]
+endpoint = "tcp:host=192.168.1.50:port=3333"
+key_file = "%s"
+settings = {framesize = "svga", quality = 80}
+
+[cameras.yard]
+endpoint = "tcp:host=192.168.1.51:port=3333"
+
+[cameras.yard.settings]
+flip = true
+brightness = -1
+
+[cameras.old]
+endpoint = "tcp:host=192.168.1.52:port=3333"
+key = ""
+""" % (key_text(KEY_B).lower(), keyFile))
+    config = parse("--config", str(path), "--camera", "extra=tcp:host=h:port=1")
+    door, yard, old, extra = config.cameras
+    assert (door.key, door.settings) == (KEY_A, {"framesize": "SVGA", "quality": 80})
+    assert (yard.key, yard.settings) == (KEY_B, {"flip": True, "brightness": -1})
+    assert (old.key, old.settings) == (None, {})
+    assert (extra.key, extra.settings) == (KEY_B, {})
+    # A key is never shown.
+    for key in (KEY_A, KEY_B):
+        assert key_text(key) not in repr(config) and key.hex() not in repr(config) and repr(key) not in repr(config)
+    # docs/recorder.md: twistd -n tcpcam-record --camera door=tcp:host=192.168.1.50:port=3333 \
+    #     --key-file /etc/tcpcam/door.key (a key file made here)
+    assert parse("--camera", "door=tcp:host=192.168.1.50:port=3333", "--key-file", str(keyFile)).cameras[0].key == KEY_A
+    assert parse("--camera", "a=tcp:host=h:port=1", "--key", key_text(KEY_B)).cameras[0].key == KEY_B
+    assert parse("--camera", "a=tcp:host=h:port=1").cameras[0].key is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--key", "AEBA-GBAF-AYDQ-QCIK-BMGA-2DQP-CAIR-EE1U"], "camera a: bad key: expected the device key"),
+    (["--key", "AEBA-GBAF"], "camera a: bad key"),
+    (["--key", "A" * 300], "bad --key: expected the device key"),
+    (["--key", "AEBA-GBAF-AYDQ-QCIK-BMGA-2DQP-CAIR-EEYU", "--key-file", "/etc/passwd"], "key or key_file, not both"),
+    (["--key-file", "/nonexistent/door.key"], "cannot read key_file /nonexistent/door.key"),
+])
+def test_bad_keys_one_line_without_the_key(argv, message):
+    with pytest.raises(usage.UsageError) as raised:
+        parse("--camera", "a=tcp:host=h:port=1", *argv)
+    text = str(raised.value)
+    assert message in text and "\n" not in text
+    assert "AEBA" not in text and "EE1U" not in text
+
+
+@pytest.mark.parametrize("text, message", [
+    ("settings = {quality = 120}", "[cameras.door]: settings: bad quality 120: expected a whole number from 1 to 100"),
+    ("settings = {zoom = 2}", "settings: unknown key 'zoom' (known: framesize, quality,"),
+    ("settings = {framesize = 'HUGE'}", "settings: bad framesize \"HUGE\": expected one of 240X240"),
+    ("settings = 3", "bad settings: expected a table"),
+    ("key = 'not a key at all, not one'", "[cameras.door]: bad key: expected the device key"),
+    ("key = 1234", "[cameras.door]: bad key: expected the device key"),
+    ("key_file = 'EMPTY'", "is empty: expected the device key"),
+    ("key_file = 'BINARY'", "expected the device key"),
+])
+def test_bad_keys_and_settings_in_the_config_file(tmp_path, text, message):
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(b"\xff\xfe" * 10)
+    path = tmp_path / "bad.toml"
+    path.write_text("[cameras.door]\nendpoint = 'tcp:host=h:port=1'\n"
+                    + text.replace("EMPTY", str(empty)).replace("BINARY", str(binary)) + "\n")
+    with pytest.raises(usage.UsageError) as raised:
+        parse("--config", str(path))
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert "not one" not in str(raised.value) and "1234" not in str(raised.value)
+
+
+def test_the_config_file_of_the_docs_parses(tmp_path):
+    """docs/recorder.md's TOML example, with its key file made here."""
+    import os
+    import re
+
+    from tcpcam.core.mac import key_text
+
+    docs = open(os.path.join(os.path.dirname(__file__), "..", "docs", "recorder.md")).read()
+    example = re.search(r"```toml\n(.*?)```", docs, re.S).group(1)
+    keyFile = tmp_path / "door.key"
+    keyFile.write_text(key_text(KEY_A) + "\n")
+    path = tmp_path / "cams.toml"
+    path.write_text(example.replace("/etc/tcpcam/door.key", str(keyFile)))
+    config = parse("--config", str(path))
+    door = config.cameras[0]
+    assert (door.name, door.pin, door.key) == ("door", "4321", KEY_A)
+    assert door.settings == {"framesize": "SVGA", "quality": 80}
+    assert all(camera.key is None for camera in config.cameras[1:])

@@ -46,7 +46,7 @@ def test_set_info_and_snap_remote_control_the_simulated_camera(tmp_path):
         out, err, status = yield tcpcam("set", *where, "--key", KEY, "quality=900")
         assert status == 2 and err.decode().count("\n") == 1 and "bad quality" in err.decode()
         out, err, status = yield tcpcam("set", *where, "--key", key_text(bytes(20)), "quality=50")
-        assert status == 1 and "wrong key" in err.decode()
+        assert status == 1 and "wrong key" in err.decode() and err.decode().count("\n") == 1, err
     finally:
         yield port.stopListening()
 

@@ -33,7 +33,7 @@ def full_server(driver, frames):
     with connect(driver.port, b"1235\n0\n") as first:
         wait_for_line(driver, "streams without end")
         second_refused = refused(driver.port)
-        line = wait_for_line(driver, "server full (1 clients)")
+        line = wait_for_line(driver, "server full (1 client)")
         received = read_frames(first, 2, until_closed=False)
     return {"extra connection closed without a byte": second_refused, "refusal logged": bool(line),
             "frames to the first client": len(received)}

@@ -9,10 +9,12 @@ import socket
 
 import pytest
 import pytest_twisted
-from record_support import waitFor
+from record_support import LogCapture, listenScripted, makeConfig, startRecorder, waitFor
 from twisted.internet import defer, reactor, threads
 from web_support import get, header, recording, stop, streamParts
 
+from tcpcam.record.config import WebSettings
+from tcpcam.record.eventlog import readEvents
 from tcpcam.record.web import StreamResource
 
 # Twisted's own HTTP client warns about its own transport in readBody.
@@ -49,6 +51,36 @@ def test_page_status_latest_and_metrics(tmp_path):
             assert response.code == 404
     finally:
         yield stop(recorder, servers)
+
+
+def _unusedPort():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest_twisted.inlineCallbacks
+def test_endpoints_show_as_the_strings_given(tmp_path):
+    server = yield listenScripted([[("stream", 0.01)]])
+    down = "tcp:host=127.0.0.1:port=%d" % _unusedPort()
+    with LogCapture() as logs:
+        recorder = startRecorder(makeConfig(tmp_path, [("up", server[2]), ("down", down)],
+                                            web="tcp:0:interface=127.0.0.1", webSettings=WebSettings(login=False)))
+        try:
+            yield waitFor(lambda: recorder.web.url is not None and recorder.cameras["up"].frames >= 1
+                          and recorder.cameras["down"].connectFailures >= 1, what="a frame and a refusal")
+            _, body = yield get(recorder.web.url + "status.json")
+        finally:
+            yield stop(recorder, [server])
+    cameras = json.loads(body)["cameras"]
+    assert (cameras["up"]["endpoint"], cameras["down"]["endpoint"]) == (server[2], down)
+    assert logs.matching("camera up: connected to %s" % server[2])
+    assert logs.matching("camera down: cannot connect to %s:" % down)
+    assert not logs.matching("object at")
+    connects = [event for event in readEvents(tmp_path / "up" / "events.jsonl") if event["event"] == "connect"]
+    assert connects and all(event["endpoint"] == server[2] for event in connects)
 
 
 @pytest_twisted.inlineCallbacks

@@ -13,17 +13,21 @@ from tcpcam.record.web import BOUNDARY
 
 
 class PartReader(Protocol):
-    """Read a multipart/x-mixed-replace body until ``wanted`` parts arrived."""
+    """Read a multipart/x-mixed-replace body until ``wanted`` parts arrived (None: until it ends).
+
+    ``headers`` holds each part's headers (a dict), ``parts`` its payload.
+    """
 
     def __init__(self, wanted):
         self.wanted = wanted
         self.parts = []
+        self.headers = []
         self.done = defer.Deferred()
         self._buffer = b""
 
     def dataReceived(self, data):
         self._buffer += data
-        while len(self.parts) < self.wanted:
+        while self.wanted is None or len(self.parts) < self.wanted:
             start = self._buffer.find(b"--" + BOUNDARY + b"\r\n")
             end = self._buffer.find(b"\r\n\r\n", start)
             if start < 0 or end < 0:
@@ -35,13 +39,22 @@ class PartReader(Protocol):
                 return
             assert headers[b"Content-Type"] == b"image/jpeg"
             self.parts.append(self._buffer[end + 4:end + 4 + length])
+            self.headers.append(headers)
             self._buffer = self._buffer[end + 4 + length + 2:]
+        if self.wanted is None:
+            return
         if not self.done.called:
             self.transport.stopProducing()
             self.done.callback(self.parts)
 
     def connectionLost(self, reason):
-        if not self.done.called:
+        from twisted.web.client import ResponseDone
+
+        if self.done.called:
+            return
+        if self.wanted is None and reason.check(ResponseDone):
+            self.done.callback(self.parts)
+        else:
             self.done.errback(reason)
 
 
@@ -87,6 +100,17 @@ def streamParts(url, wanted, source=None, headers=None):
     response.deliverBody(reader)
     parts = yield reader.done.addTimeout(10, reactor)
     return parts
+
+
+@defer.inlineCallbacks
+def wholeStream(url, source=None, timeout=30):
+    """Every part of an MJPEG stream that ends by itself: ``(parts, headers of each part)``."""
+    response = yield agent(source).request(b"GET", url.encode())
+    assert response.code == 200, response.code
+    reader = PartReader(None)
+    response.deliverBody(reader)
+    parts = yield reader.done.addTimeout(timeout, reactor)
+    return parts, reader.headers
 
 
 @defer.inlineCallbacks

@@ -8,11 +8,16 @@ MAX_GAP_MS = 60000
 
 
 class Clock:
-    """A monotonic millisecond count, read with :meth:`now` at least every :data:`MAX_GAP_MS`."""
+    """A monotonic millisecond count, read with :meth:`now` at least every :data:`MAX_GAP_MS`.
 
-    def __init__(self):
+    ``on_read``, when given, is called at every read: the firmware's
+    watchdog counts the server's reads of its clock as the server's progress.
+    """
+
+    def __init__(self, on_read=None):
         self._ms = 0
         self._last = time.ticks_ms()
+        self._on_read = on_read
 
     def now(self):
         """Milliseconds since this clock was made."""
@@ -21,4 +26,6 @@ class Clock:
         if step > 0:
             self._ms += step
         self._last = ticks
+        if self._on_read is not None:
+            self._on_read()
         return self._ms

@@ -68,6 +68,9 @@ def test_first_start_login_grid_camera_and_snapshot(tmp_path):
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         waitUntil(lambda: pictureShown(driver, "#cam-simulated img"), what="the tile's picture")
         waitUntil(lambda: _text(driver, "#cam-simulated .badge") == "Live", what="the live badge")
+        # The simulated camera speaks protocol 2: its state line has its uptime from its health figures.
+        waitUntil(lambda: re.search(r"fps · up \d+ s$", _text(driver, "#cam-simulated .meta") or ""),
+                  what="the camera's uptime on the state line")
         grid = screenshot(driver, tmp_path / "grid.png")
         assertBars(grid, "the grid", box=elementBox(driver, "#cam-simulated .picture"))
         # A click on the camera shows it full size, on its stream.

@@ -415,7 +415,7 @@ def test_repeated_refusals_are_one_line_per_address_and_reason_per_interval():
         lines += texts(role.tick(now))
     lines += texts(role.tick(60000))
     refusals = [line for line in lines if "refused" in line]
-    assert refusals == ["refused 10.0.0.9:0: server full (1 clients)",
+    assert refusals == ["refused 10.0.0.9:0: server full (1 client)",
                         "10.0.0.9: 5999 more refused in the last 60 s (full)"]
     assert role.counters["refused_full"] == 6000
 

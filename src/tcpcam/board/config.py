@@ -55,6 +55,10 @@ def render(config: dict[str, Any]) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
+#: config.json holds the WiFi password and the device key: readable by its owner only.
+CONFIG_MODE = 0o600
+
+
 def write(path: str | Path, config: dict[str, Any]) -> None:
-    """Write config.json atomically (a temporary file renamed over it)."""
-    writeAtomically(path, render(config).encode())
+    """Write config.json atomically (a temporary file renamed over it), mode :data:`CONFIG_MODE`."""
+    writeAtomically(path, render(config).encode(), mode=CONFIG_MODE)

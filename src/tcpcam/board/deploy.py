@@ -47,12 +47,16 @@ def mpremote_argv(port: str, bundle: str | Path) -> list[str]:
         raise DeployError("%s is not a firmware bundle (no main.py and lib/)" % bundle)
     if not (bundle / "config.json").is_file():
         raise DeployError("%s has no config.json: write one with tcpcam firmware config" % bundle)
-    root_files = sorted(path.name for path in bundle.iterdir() if path.is_file())
+    return chained_argv(port, sorted(path.name for path in bundle.iterdir() if path.is_file()))
+
+
+def chained_argv(port: str, root_files: list[str]) -> list[str]:
+    """The mpremote command line that deploys a bundle whose root folder holds ``root_files``."""
     return [
         sys.executable, "-m", "mpremote", "connect", port,
         "exec", "exec(%r)" % _CLEAN,
         "+", "fs", "cp", "-r", "lib/tcpcam", "lib/tcpcam_fw", ":lib/",
-        "+", "fs", "cp", *root_files, ":",
+        "+", "fs", "cp", *sorted(root_files), ":",
         "+", "reset",
     ]
 

@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 
+from tcpcam.core.text import plural
 from tcpcam.record.config import DEFAULT_OUT
 
 
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print("tcpcam convert: %s: %s" % (name, error), file=sys.stderr)
             status = 1
             continue
-        print("%s: %d files converted (%d frames), %d already converted, %d unreadable, %d removed" % (
-            name, report.files, report.frames, report.alreadyDone, report.skipped, report.deleted))
+        print("%s: %s converted (%s), %d already converted, %d unreadable, %d removed" % (
+            name, plural(report.files, "file"), plural(report.frames, "frame"), report.alreadyDone, report.skipped,
+            report.deleted))
     return status

@@ -19,6 +19,7 @@ import datetime
 import sys
 import time
 
+from tcpcam.core.text import plural
 from tcpcam.record.config import DEFAULT_OUT
 from tcpcam.record.export import TIMELAPSE_FPS
 
@@ -76,7 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _bar(done: int, total: int) -> str:
     fraction = min(1.0, done / total) if total else 0.0
     filled = int(fraction * BAR_WIDTH)
-    return "\r[%s%s] %3d%% %d/%d frames" % ("#" * filled, "." * (BAR_WIDTH - filled), fraction * 100, done, total)
+    return "\r[%s%s] %3d%% %d/%s" % ("#" * filled, "." * (BAR_WIDTH - filled), fraction * 100, done,
+                                     plural(total, "frame"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,6 +129,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if terminal:
         sys.stderr.write("\n")
-    print("%s: %d frames, %.2f s, %dx%d" % (result.path, result.frames, result.durationMs / 1000.0,
-                                             result.width, result.height))
+    print("%s: %s, %.2f s, %dx%d" % (result.path, plural(result.frames, "frame"), result.durationMs / 1000.0,
+                                      result.width, result.height))
     return 0

@@ -9,6 +9,7 @@ firmware on this computer under the unix MicroPython.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import subprocess
@@ -24,8 +25,11 @@ from tcpcam.board import deploy as firmware_deploy
 from tcpcam.board import flash as firmware_flash
 from tcpcam.board import simulate as firmware_simulate
 from tcpcam.board.bundle import BoardError
-from tcpcam.common.optionparsers import helpText
+from tcpcam.common.optionparsers import helpText, plainDoc
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.core import device_config
+from tcpcam.core.mac import KEY_BYTES, key_text
+from tcpcam.core.text import plural
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -41,23 +45,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="firmware_command", metavar="ACTION")
     commands.required = True
 
-    config = commands.add_parser("config", help="write or check config.json")
+    config = commands.add_parser(
+        "config", help="write or check config.json",
+        description="Write the board's config.json from the settings given, over the settings already in the"
+        " file (or the defaults), or only check the file with --check. A bad value is refused with one line"
+        " and exit status 2; each setting below says the values it allows. A config without a key gets a new"
+        " random one (protocol 2), printed once; --key '' turns protocol 2 off.")
     config.add_argument("--file", default="config.json", help="config file to write (default: %(default)s)")
     config.add_argument("--check", action="store_true", help="only check the file, write nothing")
+    config.add_argument("--new-key", action="store_true",
+                        help="replace the device key with a new random one (clients with the old key are refused)")
     group = config.add_argument_group("settings (unset ones keep their value or default)")
     for option in device_config.SCHEMA.options:
         group.add_argument(option.flag, dest="set_" + option.name, metavar="VALUE",
                            help=helpText(option).replace("%", "%%"))
     config.set_defaults(firmware_run=run_config)
 
-    bundle = commands.add_parser("bundle", help="write the file tree that goes on the board")
+    bundle = commands.add_parser(
+        "bundle", help="write the file tree that goes on the board",
+        description="Write the file tree that goes on the board (boot.py, main.py, lib/tcpcam/core,"
+        " lib/tcpcam_fw and, with --config, config.json) to a new folder.")
     bundle.add_argument("destination", help="new folder for the bundle")
     bundle.add_argument("--mpy", action="store_true", help="compile lib/ to .mpy with mpy-cross")
+    bundle.add_argument("--mpy-for", metavar="VERSION",
+                        help="compile lib/ to .mpy for a board running this MicroPython (1.19 or later, e.g. 1.21;"
+                             " implies --mpy)")
     bundle.add_argument("--config", help="config.json to include (checked first)")
     bundle.add_argument("--force", action="store_true", help="replace DESTINATION if it is not empty")
     bundle.set_defaults(firmware_run=run_bundle)
 
-    flash = commands.add_parser("flash", help="erase the board and write a MicroPython image with esptool")
+    flash = commands.add_parser(
+        "flash", help="erase the board and write a MicroPython image with esptool",
+        description="Erase the board and write a MicroPython image that includes the camera driver, with"
+        " esptool (at 0x1000 on the ESP32). Start the board in boot mode first: IO0 to GND while it powers up.")
     flash.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
     flash.add_argument("--image", required=True, help="MicroPython .bin that includes the camera driver")
     flash.add_argument("--baud", type=int, default=firmware_flash.DEFAULT_BAUD, help="default: %(default)s")
@@ -67,15 +87,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flash.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     flash.set_defaults(firmware_run=run_flash)
 
-    deploy = commands.add_parser("deploy", help="copy the firmware and config.json to the board, then reset it")
+    deploy = commands.add_parser(
+        "deploy", help="copy the firmware and config.json to the board, then reset it",
+        description="Build the bundle with config.json (or take --bundle), copy it to the board with"
+        " mpremote, replacing the previous firmware, and reset the board.")
     deploy.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or COM3")
     deploy.add_argument("--config", default="config.json", help="config file to copy (default: %(default)s)")
     deploy.add_argument("--bundle", help="deploy this bundle folder (with its config.json) instead of building one")
     deploy.add_argument("--mpy", action="store_true", help="copy .mpy modules (compiled with mpy-cross)")
+    deploy.add_argument("--mpy-for", metavar="VERSION",
+                        help="copy .mpy modules compiled for this board MicroPython (e.g. 1.21; implies --mpy)")
     deploy.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     deploy.set_defaults(firmware_run=run_deploy)
 
-    simulate = commands.add_parser("simulate", help="run the firmware here under the unix MicroPython")
+    simulate = commands.add_parser(
+        "simulate", help="run the firmware here under the unix MicroPython",
+        description="Run the same bundle as deploy on this computer under the unix MicroPython, with a"
+        " stand-in camera, until Ctrl-C; only the hardware is simulated.")
     simulate.add_argument("--frames", help="folder of JPEG files to serve (default: the built-in test image)")
     simulate.add_argument("--config", help="config.json to start from (checked first)")
     simulate.add_argument("--port", type=int, default=3333, help="default: %(default)s")
@@ -84,6 +112,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     simulate.add_argument("--interval-ms", type=int, help="time between frames (default: the config's)")
     simulate.add_argument("--source", choices=("camera", "jpeg", "hello"), default="camera",
                           help="frame source; camera is the stand-in camera (default: %(default)s)")
+    simulate.add_argument("--driver", choices=sorted(firmware_simulate.DRIVERS),
+                          default=firmware_simulate.DEFAULT_DRIVER,
+                          help="stand-in camera driver: lemariva (module functions) or cnadler86 (Camera class)"
+                               " (default: %(default)s)")
+    simulate.add_argument("--heapsize", help="limit the MicroPython heap as a board does, e.g. 256k (-X heapsize=)")
     simulate.add_argument("--mpy", action="store_true", help="run the .mpy bundle")
     simulate.add_argument("--micropython", help="path of the unix micropython executable")
     simulate.set_defaults(firmware_run=run_simulate)
@@ -99,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tcpcam firmware`` on its own (``python -m tcpcam.cli.firmware``)."""
-    parser = argparse.ArgumentParser(prog="tcpcam firmware", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tcpcam firmware", description=plainDoc(__doc__))
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -111,6 +144,11 @@ def run_config(args: argparse.Namespace) -> int:
                if key.startswith("set_") and value is not None}
     if args.check and not Path(args.file).exists():
         return _fail("no config file %s" % args.file, EXIT_USAGE)
+    if args.new_key and ("key" in updates or args.check):
+        return _fail("--new-key makes a key: give it without --key and --check", EXIT_USAGE)
+    made_key = not args.check and (args.new_key or ("key" not in base and "key" not in updates))
+    if made_key:
+        updates["key"] = key_text(os.urandom(KEY_BYTES))
     config, found = firmware_config.build(base, updates)
     problems += found
     if problems:
@@ -121,9 +159,13 @@ def run_config(args: argparse.Namespace) -> int:
         print("%s is good" % args.file)
         return 0
     firmware_config.write(args.file, config)
-    print("wrote %s: source %s, port %d, %s" % (
-        args.file, config["source"], config["port"],
+    protocols = ["protocol 2" if config["key"] else "", "legacy PIN" if config["legacy"] else ""]
+    print("wrote %s: source %s, port %d, %s, %s" % (
+        args.file, config["source"], config["port"], " and ".join(name for name in protocols if name) or "no client",
         "WiFi %s" % config["ssid"] if config["ssid"] else "no WiFi network set"))
+    if made_key:
+        print("device key (new): %s" % config["key"])
+        print("give it to clients with --key or $TCPCAM_KEY; it is kept in %s (mode 0600)" % args.file)
     return 0
 
 
@@ -135,11 +177,18 @@ def run_bundle(args: argparse.Namespace) -> int:
         if config is None:
             return EXIT_USAGE
         config_text = firmware_config.render(config)
-    written = firmware_bundle.write_bundle(args.destination, mpy=args.mpy, config_text=config_text,
-                                           replace=args.force)
+    if not _good_mpy_target(args.mpy_for):
+        return EXIT_USAGE
+    mpy = args.mpy or args.mpy_for is not None
+    compiler = firmware_bundle.mpy_cross_version(firmware_bundle.mpy_cross_for(args.mpy_for)) if mpy else None
+    written = firmware_bundle.write_bundle(args.destination, mpy=mpy, config_text=config_text,
+                                           replace=args.force, mpy_for=args.mpy_for)
     for path in written:
         print(path)
-    print("bundle of %d files in %s" % (len(written), args.destination))
+    if compiler:
+        target = " for MicroPython %s" % args.mpy_for if args.mpy_for else ""
+        print("compiled%s with %s" % (target, compiler))
+    print("bundle of %s in %s" % (plural(len(written), "file"), args.destination))
     return 0
 
 
@@ -162,6 +211,8 @@ def run_flash(args: argparse.Namespace) -> int:
 
 def run_deploy(args: argparse.Namespace) -> int:
     """``deploy``: build the bundle with the config (or take --bundle), copy it with mpremote, reset."""
+    if not _good_mpy_target(args.mpy_for):
+        return EXIT_USAGE
     if args.bundle:
         if _checked_config(str(Path(args.bundle) / "config.json")) is None:
             return EXIT_USAGE
@@ -169,9 +220,19 @@ def run_deploy(args: argparse.Namespace) -> int:
     config = _checked_config(args.config)
     if config is None:
         return EXIT_USAGE
+    if args.dry_run:
+        # The bundle would live in a temporary folder, gone once deploy ends: say what it holds instead.
+        plan = [path for _, path in firmware_bundle.bundle_plan()] + ["config.json"]
+        print("# a bundle of %s (config.json from %s) would be built in a temporary folder; in it:"
+              % (plural(len(plan), "file"), args.config))
+        print(shlex.join(firmware_deploy.chained_argv(args.port, [path for path in plan if "/" not in path])))
+        print("# to see or keep the bundle: tcpcam firmware bundle DIR --config %s, then deploy --bundle DIR"
+              % shlex.quote(args.config))
+        return 0
     with tempfile.TemporaryDirectory(prefix="tcpcam-deploy-") as workdir:
         bundle = Path(workdir) / "bundle"
-        firmware_bundle.write_bundle(bundle, mpy=args.mpy, config_text=firmware_config.render(config))
+        firmware_bundle.write_bundle(bundle, mpy=args.mpy, config_text=firmware_config.render(config),
+                                     mpy_for=args.mpy_for)
         return _deploy(args, bundle)
 
 
@@ -210,11 +271,14 @@ def run_simulate(args: argparse.Namespace) -> int:
         return _fail("no folder %s" % args.frames, EXIT_USAGE)
     with tempfile.TemporaryDirectory(prefix="tcpcam-simulate-") as workdir:
         device = firmware_simulate.prepare(workdir, config, mpy=args.mpy)
-        argv, env, cwd = firmware_simulate.command(device, args.frames, args.micropython)
+        argv, env, cwd = firmware_simulate.command(device, args.frames, args.micropython, heapsize=args.heapsize,
+                                                   driver=args.driver)
         return _run_child(argv, env, cwd)
 
 
 def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:
+    # Before the child starts, so that it does not inherit an ignored SIGINT either.
+    restoreInterrupt()
     child = subprocess.Popen(argv, env=env, cwd=cwd)
 
     def stop(signum: int, frame: FrameType | None) -> NoReturn:
@@ -236,6 +300,17 @@ def _run_child(argv: list[str], env: dict[str, str], cwd: str) -> int:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def _good_mpy_target(micropython: str | None) -> bool:
+    if micropython is None:
+        return True
+    try:
+        firmware_bundle.mpy_cross_for(micropython)
+    except BoardError as error:
+        _fail(str(error), EXIT_USAGE)
+        return False
+    return True
 
 
 def _checked_config(path: str) -> dict[str, Any] | None:

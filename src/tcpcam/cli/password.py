@@ -13,6 +13,7 @@ import argparse
 import getpass
 import sys
 
+from tcpcam.core.text import plural
 from tcpcam.record import config as recordconfig
 
 #: The settings of the recorder's option table this command reads.
@@ -44,9 +45,9 @@ def _readPassword(args: argparse.Namespace) -> str:
         if getpass.getpass("The same again: ") != password:
             raise ValueError("the two passwords differ")
     if len(password) < MIN_PASSWORD_CHARS:
-        raise ValueError("the password needs at least %d characters" % MIN_PASSWORD_CHARS)
+        raise ValueError("the password needs at least %s" % plural(MIN_PASSWORD_CHARS, "character"))
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise ValueError("the password may have at most %d bytes" % MAX_PASSWORD_BYTES)
+        raise ValueError("the password may have at most %s" % plural(MAX_PASSWORD_BYTES, "byte"))
     return password
 
 

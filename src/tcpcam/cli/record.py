@@ -12,6 +12,7 @@ import sys
 from typing import Any, cast
 
 from tcpcam.common.optionparsers import addArguments, textsFromNamespace
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.fleet import config as fleetconfig
 from tcpcam.record import config as recordconfig
 from tcpcam.tap.record import CAMERA_HELP, CONFIG_HELP, NO_WEB_HELP, checkedConfig, checkedFleet
@@ -61,5 +62,6 @@ def run(args: argparse.Namespace, recording: bool = True, command: str = "tcpcam
         Logger(namespace="tcpcam.record").info("{what}", what=service.describe())
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    restoreInterrupt()
     reactor.run()
     return 0

@@ -10,7 +10,9 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import ILogObserver
 from twisted.python.failure import Failure
 
+from tcpcam.common.endpoints import checkEndpoint
 from tcpcam.common.optionparsers import addArguments, textsFromNamespace
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.server.options import OPTIONS, buildFactory, checkedValues
 from tcpcam.server.protocol import describePeer
 
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         values = checkedValues(textsFromNamespace(args, OPTIONS))
+        checkEndpoint(values["listen"], True, "--listen")
         factory = buildFactory(values, reactor)
         endpoint = serverFromString(reactor, values["listen"])
     except ValueError as error:
@@ -53,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
         endpoint.listen(factory).addCallbacks(listening, failed)
 
     reactor.callWhenRunning(start)
+    restoreInterrupt()
     reactor.run()
     return status[0] if status else 0

@@ -13,6 +13,7 @@ from typing import Any
 
 from tcpcam.cli.remote import add_camera_arguments, run_with_camera
 from tcpcam.common.atomic import writeAtomically
+from tcpcam.core.text import plural
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.buffer.flush()
         else:
             writeAtomically(args.file, picture)
-        sys.stderr.write("tcpcam snap: %d bytes to %s\n" % (len(picture), args.file))
+        sys.stderr.write("tcpcam snap: %s to %s\n" % (plural(len(picture), "byte"), args.file))
 
     def snap(camera: Any) -> Any:
         return camera.snapshot().addCallback(save)

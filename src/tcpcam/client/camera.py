@@ -34,13 +34,14 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from tcpcam.client.connecting import connectTo, endpointFor
 from tcpcam.client.protocol import fetch
 from tcpcam.client.readsize import AdaptiveReadSize
+from tcpcam.common.deadline import DeadlineTimer, toMilliseconds
 from tcpcam.core import limits
 from tcpcam.core.actions import Close, Write
 from tcpcam.core.client_role2 import Client2Role, Closing, Frame, Health, Hello, ProtocolMemory, Ready, Result, Settings
@@ -77,9 +78,6 @@ class CameraFrame:
         self.snapshot = snapshot
 
 
-def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
-
 
 class Camera2Protocol(protocol.Protocol):
     """One protocol 2 connection, driving the core's :class:`~tcpcam.core.client_role2.Client2Role`.
@@ -92,7 +90,7 @@ class Camera2Protocol(protocol.Protocol):
     def __init__(self, key: bytes, clock: IReactorTime, frameTimeout: float | None = None,
                  maxFrameBytes: int = limits.MAX_FRAME_BYTES) -> None:
         self.role = Client2Role(key, os.urandom, maxFrameBytes,
-                                None if frameTimeout is None else max(1, _ms(frameTimeout)))
+                                None if frameTimeout is None else max(1, toMilliseconds(frameTimeout)))
         self.clock: Any = clock
         self.ready: defer.Deferred[Camera2Protocol] = defer.Deferred()
         self.finished: defer.Deferred[None] = defer.Deferred()
@@ -101,6 +99,8 @@ class Camera2Protocol(protocol.Protocol):
         #: Called with each new health dict, and each new settings dict.
         self.onHealth: Callable[[dict], Any] | None = None
         self.onSettings: Callable[[dict], Any] | None = None
+        #: Called with the reason word and text the camera gives before it closes (None: they are logged).
+        self.onClosing: Callable[[str, str], Any] | None = None
         self.hello: dict = {}
         self._results: dict[int, defer.Deferred[Result]] = {}
         self._snapshots: list[defer.Deferred[bytes]] = []
@@ -108,7 +108,7 @@ class Camera2Protocol(protocol.Protocol):
         self._streamFrames = 0
         self._streamWanted = 0
         self._holding = False
-        self._timer: IDelayedCall | None = None
+        self._timer = DeadlineTimer(self.clock, self._tick)
         self._reads = AdaptiveReadSize()
 
     @property
@@ -128,7 +128,7 @@ class Camera2Protocol(protocol.Protocol):
 
     def now(self) -> int:
         """The clock in the core's milliseconds."""
-        return _ms(self.clock.seconds())
+        return toMilliseconds(self.clock.seconds())
 
     # Requests.
 
@@ -239,6 +239,9 @@ class Camera2Protocol(protocol.Protocol):
         elif isinstance(item, Frame):
             self._frame(item)
         elif isinstance(item, Closing):
+            if self.onClosing is not None:
+                self.onClosing(item.reason, item.text)
+                return
             log.info("the camera closes the connection: {text}", text=item.text or item.reason)
 
     def _frame(self, frame: Frame) -> None:
@@ -248,8 +251,12 @@ class Camera2Protocol(protocol.Protocol):
             return
         self._streamFrames += 1
         if self.onFrame is not None:
-            outcome = self.onFrame(CameraFrame(frame.payload, frame.seq, frame.capture_ms, frame.wall_ms,
-                                               frame.missed))
+            try:
+                outcome = self.onFrame(CameraFrame(frame.payload, frame.seq, frame.capture_ms, frame.wall_ms,
+                                                   frame.missed))
+            except Exception:
+                self.role.cancel(Failure().value)
+                return
             if isinstance(outcome, defer.Deferred):
                 self._holding = True
                 self.role.hold(self.now())
@@ -296,24 +303,14 @@ class Camera2Protocol(protocol.Protocol):
                 self.finished.callback(None)
 
     def _reschedule(self) -> None:
-        due = None if self.role.done else self.role.next_deadline()
-        if self._timer is not None and self._timer.active():
-            if due is not None and abs(self._timer.getTime() - due / 1000) < 0.0005:
-                return
-            self._timer.cancel()
-        self._timer = None
-        if due is not None:
-            self._timer = self.clock.callLater(max(0, due - self.now()) / 1000, self._tick)
+        self._timer.set(None if self.role.done else self.role.next_deadline())
 
     def _tick(self) -> None:
-        self._timer = None
         self._run(self.role.tick(self.now()))
         self._drain()
 
     def _stopTimer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._timer.cancel()
 
 
 class _Factory(protocol.Factory):
@@ -430,25 +427,31 @@ class Camera:
 def connectCamera(reactor: Any, endpoint: str | IStreamClientEndpoint, key: str | bytes | None = None,
                   pin: str = limits.DEFAULT_PIN, memory: ProtocolMemory | None = None,
                   connectTimeout: float | None = limits.CONNECT_TIMEOUT_S, frameTimeout: float | None = None,
-                  address: str | None = None) -> Any:
+                  address: str | None = None, maxFrameBytes: int = limits.MAX_FRAME_BYTES) -> Any:
     """Connect to a camera: protocol 2 with ``key``, else (or after a fall back) the legacy protocol.
 
     Fires with a :class:`Camera`. ``key`` is the device key as text or bytes.
     Without one, the camera is used with the legacy protocol and ``pin``.
+    ``maxFrameBytes`` bounds a protocol 2 frame.
     """
     endpoint, address = endpointFor(reactor, endpoint, address)
     memory = MEMORY if memory is None else memory
     if key is None:
         return Camera(reactor, endpoint, address, pin, None, connectTimeout, frameTimeout)
     keyBytes = parse_key(key) if isinstance(key, str) else bytes(key)
-    now = _ms(time.monotonic())
+    now = toMilliseconds(time.monotonic())
     if memory.protocol(address, now) == 2:
-        factory = _Factory(lambda: Camera2Protocol(keyBytes, reactor, frameTimeout))
+        factory = _Factory(lambda: Camera2Protocol(keyBytes, reactor, frameTimeout, maxFrameBytes))
         started = time.monotonic()
         connection = yield connectTo(reactor, endpoint, factory, connectTimeout, address)
         try:
             yield connection.ready
-        except LegacyServer:
+        except BaseException as error:
+            # The failure that ended the handshake is the one reported; the
+            # connection's own end says the same and is not waited for.
+            connection.finished.addErrback(lambda _: None)
+            if not isinstance(error, LegacyServer):
+                raise
             memory.found_legacy(address, now)
             log.info("{address} speaks only the legacy protocol: using the legacy request (noticed in {ms:.0f} ms;"
                      " protocol 2 is tried there again in {hours:g} h)", address=address,

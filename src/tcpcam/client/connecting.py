@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any, cast
 
 from twisted.internet import defer, error
@@ -9,7 +10,7 @@ from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IDelayedCall, IProtocolFactory, IStreamClientEndpoint
 from twisted.python.failure import Failure
 
-from tcpcam.core.errors import ConnectFailed
+from tcpcam.core.errors import ClosedBeforeFirstFrame, ConnectFailed
 
 
 def endpointFor(reactor: Any, endpoint: str | IStreamClientEndpoint, address: str | None = None
@@ -54,6 +55,10 @@ def connectTo(reactor: Any, endpoint: IStreamClientEndpoint, factory: IProtocolF
             failure = Failure(ConnectFailed(address, "timed out after %g s" % (connectTimeout or 0)))
         elif failure.check(defer.CancelledError, error.ConnectingCancelledError):
             failure = Failure(defer.CancelledError())
+        elif failure.check(error.ConnectError) and getattr(failure.value, "osError", None) == errno.ECONNRESET:
+            # The server accepted the connection and reset it at once (a server
+            # turning this address away), before the connection was reported made.
+            failure = Failure(ClosedBeforeFirstFrame())
         elif failure.check(error.ConnectError):
             failure = Failure(ConnectFailed(address, connectReason(failure)))
         if not result.called:

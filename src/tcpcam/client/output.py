@@ -13,7 +13,12 @@ import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
+from tcpcam.common.jpeg import jpegProblem
 from tcpcam.core.errors import TCPCamError
+from tcpcam.core.text import plural
+
+#: Names of outputs that must hold JPEG pictures only.
+JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 class OutputError(TCPCamError):
@@ -23,6 +28,10 @@ class OutputError(TCPCamError):
         TCPCamError.__init__(self, "cannot write %s: %s" % (where, error.strerror or error))
         self.where = where
         self.error = error
+
+
+class OutputLimitReached(TCPCamError):
+    """Writing on would pass ``--max-files`` or ``--max-bytes``: ``tcpcam get`` stops."""
 
 
 class StreamSink:
@@ -113,3 +122,57 @@ class SplitSink:
 
     def close(self) -> None:
         """Nothing is left open between frames."""
+
+
+def wantsJpegs(name: str | None) -> bool:
+    """True when the output ``name`` (a file name or a --split pattern) ends in .jpg or .jpeg."""
+    return name is not None and name.lower().endswith(JPEG_SUFFIXES)
+
+
+class BoundedSink:
+    """Hands frames to ``sink`` within bounds, skipping the ones that are not JPEGs if ``jpegOnly``.
+
+    ``maxFiles`` (for a sink that writes a file per frame, else None) and
+    ``maxBytes`` bound what is written; ``wanted`` is the command N. A frame
+    that would take the bytes written past ``maxBytes`` is not written, and
+    :class:`OutputLimitReached` ends the fetch; so does the ``maxFiles``-th
+    file of a stream (or of more frames than that), once written. Skipped
+    frames are counted in :attr:`skipped`; :attr:`firstProblem` says what
+    was wrong with the first.
+    """
+
+    def __init__(self, sink: StreamSink | SplitSink, maxFiles: int | None, maxBytes: int, wanted: int,
+                 jpegOnly: bool) -> None:
+        self.sink = sink
+        self.maxFiles = maxFiles
+        self.maxBytes = maxBytes
+        self.wanted = wanted
+        self.jpegOnly = jpegOnly
+        self.written = 0
+        self.bytesWritten = 0
+        self.skipped = 0
+        self.firstProblem: str | None = None
+
+    def __call__(self, view: bytes | memoryview) -> None:
+        """Write one payload, skip it, or raise OutputLimitReached."""
+        if self.jpegOnly:
+            problem = jpegProblem(view)
+            if problem is not None:
+                self.skipped += 1
+                if self.firstProblem is None:
+                    self.firstProblem = problem
+                return
+        if self.bytesWritten + len(view) > self.maxBytes:
+            raise OutputLimitReached(
+                "stopped after %s (%s): the next frame would pass --max-bytes %d (raise it to keep more)"
+                % (plural(self.written, "frame"), plural(self.bytesWritten, "byte"), self.maxBytes))
+        self.sink(view)
+        self.written += 1
+        self.bytesWritten += len(view)
+        if self.maxFiles is not None and self.written >= self.maxFiles and not 0 < self.wanted <= self.written:
+            raise OutputLimitReached("stopped after %s: the --max-files bound (raise it to keep more)"
+                                     % plural(self.written, "file"))
+
+    def close(self) -> None:
+        """Close the sink."""
+        self.sink.close()

@@ -28,12 +28,13 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
 
 from tcpcam.client import readsize
 from tcpcam.client.connecting import connectTo, endpointFor
 from tcpcam.client.readsize import AdaptiveReadSize
+from tcpcam.common.deadline import DeadlineTimer, toMilliseconds
 from tcpcam.core import limits
 from tcpcam.core.actions import Write
 from tcpcam.core.client_role import ClientRole
@@ -61,9 +62,6 @@ class FetchSummary(NamedTuple):
     frames: int
     bytes: int
 
-
-def _toMilliseconds(seconds: float) -> int:
-    return int(round(seconds * 1000))
 
 
 class TCPCamClientProtocol(protocol.Protocol):
@@ -103,8 +101,8 @@ class TCPCamClientProtocol(protocol.Protocol):
             raise ValueError("pauseSeconds must be 0 or more, not %r" % (pauseSeconds,))
         if frameTimeout is not None and frameTimeout <= 0:
             raise ValueError("frameTimeout must be None or more than 0, not %r" % (frameTimeout,))
-        self.role = ClientRole(pin, frames, maxFrameBytes, _toMilliseconds(pauseSeconds),
-                               None if frameTimeout is None else max(1, _toMilliseconds(frameTimeout)))
+        self.role = ClientRole(pin, frames, maxFrameBytes, toMilliseconds(pauseSeconds),
+                               None if frameTimeout is None else max(1, toMilliseconds(frameTimeout)))
         if clock is None:
             from twisted.internet import reactor as global_reactor
 
@@ -120,7 +118,7 @@ class TCPCamClientProtocol(protocol.Protocol):
         #: Fires with a FetchSummary or fails with the reason; see the class docstring.
         self.finished: defer.Deferred[FetchSummary] = defer.Deferred(self._cancel)
         self._failure: Failure | None = None
-        self._timer: IDelayedCall | None = None
+        self._timer = DeadlineTimer(self.clock, self._tick)
         self._reads = AdaptiveReadSize(self.readSize, self.maxReadSize)
 
     @property
@@ -150,7 +148,7 @@ class TCPCamClientProtocol(protocol.Protocol):
 
     def now(self) -> int:
         """The clock in the core's milliseconds."""
-        return _toMilliseconds(self.clock.seconds())
+        return toMilliseconds(self.clock.seconds())
 
     def connectionMade(self) -> None:
         """Send the request and start the timers."""
@@ -275,27 +273,14 @@ class TCPCamClientProtocol(protocol.Protocol):
         self._wire.abortConnection()
 
     def _reschedule(self) -> None:
-        due = self.role.next_deadline()
-        if self.state in (CLOSING, DONE, CONNECTING):
-            due = None
-        if self._timer is not None and self._timer.active():
-            if due is not None and abs(self._timer.getTime() - due / 1000) < 0.0005:
-                return
-            self._timer.cancel()
-        self._timer = None
-        if due is not None:
-            # In the core's milliseconds: a deadline at or before now is due now.
-            self._timer = self.clock.callLater(max(0, due - self.now()) / 1000, self._tick)
+        self._timer.set(None if self.state in (CLOSING, DONE, CONNECTING) else self.role.next_deadline())
 
     def _tick(self) -> None:
-        self._timer = None
         if self.state in (RECEIVING, HOLDING):
             self._run(self.role.tick(self.now()))
 
     def _stopTimer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._timer.cancel()
 
 
 class TCPCamClientFactory(protocol.Factory):

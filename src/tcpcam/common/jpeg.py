@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tcpcam.core.text import plural
+
 #: Start-of-image and end-of-image markers.
 SOI = b"\xff\xd8"
 EOI = b"\xff\xd9"
@@ -22,7 +24,7 @@ def jpegProblem(frame: bytes | memoryview) -> str | None:
     (followed by at most :data:`EOI_SLACK` zero bytes of padding).
     """
     if len(frame) < 4:
-        return "too short for a JPEG (%d bytes)" % len(frame)
+        return "too short for a JPEG (%s)" % plural(len(frame), "byte")
     if not startsLikeJpeg(frame):
         return "no JPEG start marker (starts with %s)" % bytes(frame[:4]).hex()
     tail = bytes(frame[-EOI_SLACK:]) if len(frame) > EOI_SLACK else bytes(frame[2:])
@@ -78,5 +80,5 @@ class JpegSplitter:
         if len(buffer) > self.maxBytes:
             del buffer[:2]
             self._searched = 0
-            raise ValueError("a frame over %d bytes with no end marker" % self.maxBytes)
+            raise ValueError("a frame over %s with no end marker" % plural(self.maxBytes, "byte"))
         return None

@@ -10,9 +10,20 @@ the same one-line message.
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from tcpcam.core.options import Option, OptionTable, show_value
+
+_MARKUP = re.compile(r":[a-z]+:`~?([^`]*)`|``([^`]*)``")
+
+
+def plainDoc(doc: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: ``literal`` and :role:`target` markup become plain words."""
+    if doc is None:
+        return None
+    return _MARKUP.sub(lambda match: (match.group(2) if match.group(1) is None
+                                      else match.group(1).rsplit(".", 1)[-1]), doc)
 
 
 def helpText(option: Option, default: object = None) -> str:
@@ -40,7 +51,8 @@ def twistedParameters(table: OptionTable) -> list[list[Any]]:
     rows = []
     for option in table.options:
         text = helpText(option)
-        rows.append([option.flag[2:], option.short or None, None, text[:1].upper() + text[1:] + "."])
+        # Not capitalised: a meaning may begin with a value, as "jpg: one file per frame" does.
+        rows.append([option.flag[2:], option.short or None, None, text + "."])
     return rows
 
 

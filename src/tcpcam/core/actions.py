@@ -8,6 +8,8 @@ each of their methods returns a list of these actions, which the driver
 client side, which has one connection).
 """
 
+from tcpcam.core.text import plural
+
 #: Log levels of :class:`Log`.
 INFO = "info"
 WARN = "warn"
@@ -39,7 +41,7 @@ class Write:
         return self.parts[-1] if len(self.parts) > 1 else None
 
     def __repr__(self) -> str:
-        return "Write(%s bytes)" % " + ".join(str(len(part)) for part in self.parts)
+        return "Write(%s)" % " + ".join(plural(len(part), "byte") for part in self.parts)
 
 
 class Close:

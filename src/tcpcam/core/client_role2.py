@@ -54,6 +54,7 @@ from tcpcam.core.messages import (
     sign,
 )
 from tcpcam.core.request import constant_time_equal
+from tcpcam.core.text import plural
 
 IDLE = "idle"
 OPENING = "opening"
@@ -300,7 +301,8 @@ class Client2Role:
         kind = message[0]
         body = message[1:]
         if kind != FRAME and len(message) > MAX_MESSAGE_BYTES:
-            raise BadMessage("a message of %d bytes, over the limit of %d" % (len(message), MAX_MESSAGE_BYTES))
+            raise BadMessage("a message of %s, over the limit of %d"
+                             % (plural(len(message), "byte"), MAX_MESSAGE_BYTES))
         if self.state == OPENING:
             if kind == REASON:
                 return self._reason(parse_json(bytes(body)))
@@ -352,7 +354,7 @@ class Client2Role:
         except (ValueError, TypeError):
             raise BadMessage("a hello without a proper challenge") from None
         if len(self._challenge) != CHALLENGE_BYTES:
-            raise BadMessage("a hello whose challenge is not %d bytes" % CHALLENGE_BYTES)
+            raise BadMessage("a hello whose challenge is not %s" % plural(CHALLENGE_BYTES, "byte"))
         self.hello = info
         self._client_challenge = self._random(CHALLENGE_BYTES)  # type: ignore[operator]
         self._session_key = session_key(self._key, self._challenge, self._client_challenge)

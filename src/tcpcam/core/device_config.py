@@ -20,13 +20,17 @@ from tcpcam.core.limits import (
     KEEPALIVE_IDLE_S,
     KEEPALIVE_INTERVAL_S,
     MAX_CLIENTS,
+    MAX_FRAME_BUFFERS,
     MAX_INTERVAL_MS,
     MAX_TOKEN_BYTES,
+    MAX_WATCHDOG_TIMEOUT_MS,
+    MIN_WATCHDOG_TIMEOUT_MS,
+    NTP_HOST,
     PENDING_PER_ADDRESS,
     PIN_FAILURES,
     SEND_TIMEOUT_MS,
+    WATCHDOG_TIMEOUT_MS,
 )
-from tcpcam.core.mac import parse_key
 from tcpcam.core.options import Option, OptionTable, show_value
 
 #: Name of the configuration file in the device's root folder.
@@ -38,11 +42,12 @@ WPA_PASSWORD_LENGTHS = (8, 63)
 
 SCHEMA = OptionTable((
     Option("ssid", "", "text", 0, 32, "WiFi network name (empty: do not join)"),
-    Option("password", "", "text", 0, WPA_PASSWORD_LENGTHS[1], "WiFi password (8 to 63 characters, or none)"),
+    Option("password", "", "text", 0, WPA_PASSWORD_LENGTHS[1], "WiFi password (empty for an open network)",
+           wording="empty, or %d to %d characters" % WPA_PASSWORD_LENGTHS),
     Option("port", DEFAULT_PORT, "int", 1, 65535, "TCP port"),
     Option("bind", "0.0.0.0", "ipv4", meaning="address to listen on"),
     Option("pin", DEFAULT_PIN, "pin", 1, MAX_TOKEN_BYTES, "PIN legacy clients must send"),
-    Option("key", "", "text", 0, 128, "device key of protocol 2, as tcpcam firmware config writes it"
+    Option("key", "", "key", meaning="device key of protocol 2, as tcpcam firmware config writes it"
            " (empty: protocol 2 off)"),
     Option("legacy", True, "bool", meaning="also serve legacy clients (with the PIN)"),
     Option("name", "tcpcam", "text", 1, 32, "the camera's name in protocol 2's hello"),
@@ -74,6 +79,11 @@ SCHEMA = OptionTable((
     Option("wifi_retry_max_ms", 30000, "int", 10, 600000, "longest pause between join attempts", unit="ms"),
     Option("camera_retry_ms", 2000, "int", 10, 600000, "pause before the camera is started again", unit="ms"),
     Option("stats_every", 0, "int", 1, 1000000, "log frame and heap figures every N frames", zero=True),
+    Option("frame_buffers", 0, "int", 1, MAX_FRAME_BUFFERS,
+           "camera frame buffers (0: two where the board has PSRAM, else one)", zero=True),
+    Option("watchdog_ms", WATCHDOG_TIMEOUT_MS, "int", MIN_WATCHDOG_TIMEOUT_MS, MAX_WATCHDOG_TIMEOUT_MS,
+           "hardware watchdog timeout (0: no watchdog)", zero=True, unit="ms"),
+    Option("ntp_host", NTP_HOST, "text", 0, 64, "NTP server that sets the clock (empty: do not set it)"),
 ))
 
 
@@ -101,12 +111,6 @@ def apply(data: object) -> tuple:
     if config["wifi_retry_max_ms"] < config["wifi_retry_ms"]:
         problems.append("config: wifi_retry_max_ms is below wifi_retry_ms; using %d" % config["wifi_retry_ms"])
         config["wifi_retry_max_ms"] = config["wifi_retry_ms"]
-    if config["key"]:
-        try:
-            parse_key(config["key"])
-        except ValueError as error:
-            problems.append("config: bad key: %s; protocol 2 stays off" % error)
-            config["key"] = ""
     if not config["key"] and not config["legacy"]:
         problems.append("config: legacy is false but there is no key; serving legacy clients")
         config["legacy"] = True

@@ -13,6 +13,8 @@ Every class here derives from :class:`TCPCamError`, so one ``except``
 catches whatever tcpcam raises on purpose.
 """
 
+from tcpcam.core.text import plural
+
 
 class TCPCamError(Exception):
     """Base class of every error raised by tcpcam."""
@@ -27,9 +29,9 @@ class FrameTooLarge(RemoteProtocolError):
 
     def __init__(self, length: int, limit: int) -> None:
         super().__init__(
-            "peer declared a frame of %d bytes, over the limit of %d bytes"
+            "peer declared a frame of %s, over the limit of %s"
             " (raise max_frame_bytes if frames this large are expected)"
-            % (length, limit),
+            % (plural(length, "byte"), plural(limit, "byte")),
         )
         self.length = length
         self.limit = limit
@@ -89,7 +91,8 @@ class ClosedBeforeFirstFrame(RemoteProtocolError):
     def __init__(self) -> None:
         super().__init__(
             "the server closed the connection before the first frame (the PIN may be"
-            " wrong, the address blocked after wrong PINs, or the server full)"
+            " wrong, or this address blocked for a while after wrong PINs, even with the"
+            " right PIN now; or the server is full)"
         )
 
 
@@ -112,8 +115,8 @@ class TooFewFrames(RemoteProtocolError):
 
     def __init__(self, received: int, wanted: int) -> None:
         super().__init__(
-            "the server closed the connection after %d of the %d frames asked for"
-            % (received, wanted),
+            "the server closed the connection after %d of the %s asked for"
+            % (received, plural(wanted, "frame")),
         )
         self.received = received
         self.wanted = wanted
@@ -126,7 +129,7 @@ class FrameTimeout(RemoteProtocolError):
         if trickling:
             what = "frame %d did not arrive whole within %g s" % (frames + 1, seconds)
         else:
-            what = "nothing received for %g s after %d frame%s" % (seconds, frames, "" if frames == 1 else "s")
+            what = "nothing received for %g s after %s" % (seconds, plural(frames, "frame"))
         super().__init__("%s (raise the timeout if the camera is slow)" % what)
         self.seconds = seconds
         self.frames = frames

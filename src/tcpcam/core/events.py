@@ -1,5 +1,7 @@
 """Events that a :class:`~tcpcam.core.session.Session` hands to whoever drives it."""
 
+from tcpcam.core.text import plural
+
 #: Name of the only frame format so far: a bare 4-byte length and the payload.
 LEGACY_FRAMING = "legacy"
 
@@ -56,7 +58,7 @@ class Upgrade:
         self.rest = rest
 
     def __repr__(self) -> str:
-        return "Upgrade(%d bytes after)" % len(self.rest)
+        return "Upgrade(%s after)" % plural(len(self.rest), "byte")
 
 
 class Authenticated:

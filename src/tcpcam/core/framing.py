@@ -7,6 +7,7 @@ hands out whole frames in order; its cost is linear in the bytes fed.
 
 from tcpcam.core.errors import FrameTooLarge
 from tcpcam.core.limits import MAX_DECLARABLE_BYTES, MAX_FRAME_BYTES
+from tcpcam.core.text import plural
 
 #: Size of the length prefix in front of every payload.
 HEADER_BYTES = 4
@@ -16,8 +17,8 @@ def encode_header(length: int) -> bytes:
     """Return the 4-byte big-endian header for a payload of ``length`` bytes."""
     if not 0 <= length <= MAX_DECLARABLE_BYTES:
         raise ValueError(
-            "cannot frame a payload of %d bytes: the header holds 0 to %d"
-            % (length, MAX_DECLARABLE_BYTES)
+            "cannot frame a payload of %s: the header holds 0 to %d"
+            % (plural(length, "byte"), MAX_DECLARABLE_BYTES)
         )
     return length.to_bytes(HEADER_BYTES, "big")
 

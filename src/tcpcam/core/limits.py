@@ -65,6 +65,31 @@ KEEPALIVE_COUNT = 3
 #: Connections waiting to be accepted on the board, as the original.
 BOARD_BACKLOG = 3
 
+# Staying up (the firmware).
+
+#: Time the board's hardware watchdog (``machine.WDT``) waits for a feed
+#: before it resets the board; the firmware feeds it only while the frame
+#: loop and the server both make progress.
+WATCHDOG_TIMEOUT_MS = 30000
+#: Shortest watchdog timeout: MicroPython before 1.21 counts it in whole seconds.
+MIN_WATCHDOG_TIMEOUT_MS = 1000
+#: Longest watchdog timeout anyone may configure: ten minutes.
+MAX_WATCHDOG_TIMEOUT_MS = 600000
+#: The most a part may go without showing progress, beyond what its work may take,
+#: before the watchdog is no longer fed.
+LIVENESS_SLACK_MS = 10000
+#: Longest a camera driver blocks in one capture (esp32-camera's FB_GET_TIMEOUT).
+CAMERA_FRAME_WAIT_MS = 4000
+#: NTP tries after each WiFi join, with this pause between them...
+NTP_ATTEMPTS = 3
+NTP_RETRY_MS = 2000
+#: ... and how often a synced clock is set again.
+NTP_RESYNC_MS = 6 * 3600 * 1000
+#: The NTP server asked by default (ntptime's own default).
+NTP_HOST = "pool.ntp.org"
+#: Frame buffers a camera driver may be given (both drivers take at most two).
+MAX_FRAME_BUFFERS = 2
+
 # Throttling of failed requests.
 
 #: Failed requests from one address within the window that block it.
@@ -126,5 +151,11 @@ LOG_SUMMARY_KEYS = 32
 CONNECT_TIMEOUT_S = 30.0
 #: Longest silence ``tcpcam get`` accepts by default.
 GET_TIMEOUT_S = 30.0
+#: Files ``tcpcam get --split`` writes by default before it stops: a day of
+#: frames every 10 s, far from what fills a disk or a folder listing.
+GET_MAX_FILES = 10000
+#: Payload bytes ``tcpcam get`` writes by default (to FNAME, stdout or the
+#: --split files) before it stops.
+GET_MAX_BYTES = 1000 * 1000 * 1000
 #: Longest silence after which the recorder reconnects to a camera.
 RECORDER_FRAME_TIMEOUT_S = 10.0

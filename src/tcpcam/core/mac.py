@@ -10,6 +10,7 @@ in groups of four (``ABCD-EFGH-...``), which this module writes and reads
 import hashlib
 
 from tcpcam.core.request import constant_time_equal
+from tcpcam.core.text import plural
 
 #: SHA-256's block and digest sizes.
 BLOCK_BYTES = 64
@@ -49,7 +50,7 @@ def verify(key: bytes, message: bytes, mac: bytes | memoryview) -> bool:
 def key_text(key: bytes) -> str:
     """A key as base32 text in dash-separated groups of four letters."""
     if len(key) < MIN_KEY_BYTES:
-        raise ValueError("a device key has at least %d bytes, not %d" % (MIN_KEY_BYTES, len(key)))
+        raise ValueError("a device key has at least %s, not %d" % (plural(MIN_KEY_BYTES, "byte"), len(key)))
     letters = []
     bits = 0
     value = 0

@@ -8,12 +8,14 @@ message (:meth:`Option.rule`). It runs on MicroPython, so the board checks
 its ``config.json`` with exactly the rules the host tools refuse by.
 
 Kinds: ``int``, ``number`` (int or float), ``bool``, ``text``, ``choice``,
-``pin``, ``ipv4``, ``size`` (bytes; text may say ``500M``, ``2GiB``) and
-``keepalive`` (``IDLE,INTERVAL,COUNT`` in seconds, or off).
+``pin``, ``ipv4``, ``size`` (bytes; text may say ``500M``, ``2GiB``),
+``keepalive`` (``IDLE,INTERVAL,COUNT`` in seconds, or off) and ``key`` (a
+device key's text, or empty for none).
 """
 
 import json
 
+from tcpcam.core.mac import parse_key
 from tcpcam.core.request import check_pin
 
 _TRUE = ("true", "yes", "on", "1")
@@ -32,8 +34,8 @@ class Option:
 
     def __init__(self, name: str, default: object, kind: str, low: float | None = None, high: float | None = None,
                  meaning: str = "", choices: tuple = (), zero: bool = False, unit: str = "",
-                 short: str = "") -> None:
-        if kind not in ("int", "number", "bool", "text", "choice", "pin", "ipv4", "size", "keepalive"):
+                 short: str = "", wording: str = "") -> None:
+        if kind not in ("int", "number", "bool", "text", "choice", "pin", "ipv4", "size", "keepalive", "key"):
             raise ValueError("unknown option kind %r" % (kind,))
         self.name = name
         self.default = default
@@ -45,6 +47,7 @@ class Option:
         self.zero = zero
         self.unit = unit
         self.short = short
+        self.wording = wording
 
     @property
     def flag(self) -> str:
@@ -53,6 +56,8 @@ class Option:
 
     def rule(self) -> str:
         """The rule in words, for messages: ``a whole number from 1 to 16``."""
+        if self.wording:
+            return self.wording
         kind = self.kind
         zero = "0 or " if self.zero else ""
         if kind in ("int", "number", "size"):
@@ -71,6 +76,8 @@ class Option:
             return "an IPv4 address such as 0.0.0.0"
         if kind == "keepalive":
             return "IDLE,INTERVAL,COUNT such as 5,5,3 (seconds, seconds, probes; each above 0), or off"
+        if kind == "key":
+            return "empty, or a device key as tcpcam firmware config writes it (base32, at least 128 bits)"
         return "text of %d to %d characters" % (int(self.low or 0), int(self.high or 0))
 
     def check(self, value: object) -> object:
@@ -111,6 +118,13 @@ class Option:
             if not _is_ipv4(value):
                 raise ValueError(self.rule())
             return value
+        if kind == "key":
+            if value.strip():
+                try:
+                    parse_key(value)
+                except ValueError:
+                    raise ValueError(self.rule()) from None
+            return value.strip()
         if not (self.low or 0) <= len(value) <= (self.high or 0):
             raise ValueError(self.rule())
         return value

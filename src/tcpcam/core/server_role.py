@@ -114,6 +114,7 @@ from tcpcam.core.pacing import CapturePacer
 from tcpcam.core.request import COMMAND_MAX, COMMAND_MIN, check_pin
 from tcpcam.core.session import Session
 from tcpcam.core.session2 import Session2
+from tcpcam.core.text import plural
 from tcpcam.core.throttle import PinThrottle
 
 #: What a protocol 2 hello says the server can do.
@@ -195,11 +196,6 @@ class _Link:
                 return None
             return self.next_frame_at
         return 0 if session.streaming else None
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 frame``, ``2 frames``."""
-    return "%d %s%s" % (count, noun, "" if count == 1 else "s")
 
 
 def _earliest(current: int | None, candidate: int | None) -> int | None:
@@ -347,15 +343,16 @@ class ServerRole:
         actions: list = []
         pending = [link for link in self._links if link.pending and link.address == address]
         if len(pending) >= self.pending_per_address:
-            actions += self._evict(pending[0], now, "%d connections from %s wait for their PIN"
-                                   % (len(pending), address))
+            actions += self._evict(pending[0], now, "%s from %s wait for their PIN"
+                                   % (plural(len(pending), "connection"), address))
         elif self.full:
             waiting = [link for link in self._links if link.pending]
             if not waiting:
                 self.counters["refused_full"] += 1
-                text = "refused %s: server full (%d clients)" % (peer, self.max_clients)
+                reason = "server full (%s)" % plural(self.max_clients, "client")
+                text = "refused %s: %s" % (peer, reason)
                 return self._summarised(address, "full", Log(WARN, text, "refused"), now) + self._refuse(
-                    conn, address, peer, now, "full", "server full (%d clients)" % self.max_clients)
+                    conn, address, peer, now, "full", reason)
             actions += self._evict(waiting[0], now, "the server is full and %s came" % peer)
         session = Session(self._pin, self.max_token_bytes, OPENING if self.key is not None else None, self.legacy)
         link = _Link(conn, address, peer, session, now, now + self.first_byte_timeout_ms)

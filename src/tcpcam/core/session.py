@@ -16,6 +16,7 @@ from tcpcam.core.errors import (
 from tcpcam.core.events import Accepted, Finished, Rejected, Upgrade
 from tcpcam.core.limits import MAX_TOKEN_BYTES
 from tcpcam.core.request import check_pin, constant_time_equal, find_terminator, parse_command
+from tcpcam.core.text import plural
 
 AWAITING_PIN = "awaiting-pin"
 AWAITING_COMMAND = "awaiting-command"
@@ -108,8 +109,8 @@ class Session:
             piece_end = len(data) if end < 0 else end
             if len(self._partial) + piece_end - position > self.max_token_bytes:
                 return events + self._reject(TokenTooLong(
-                    "request token longer than %d bytes: not a tcpcam client?"
-                    % self.max_token_bytes))
+                    "request token longer than %s: not a tcpcam client?"
+                    % plural(self.max_token_bytes, "byte")))
             self._partial.extend(data[position:piece_end])
             if end < 0:
                 position = len(data)
@@ -188,7 +189,7 @@ class Session:
         if not self.legacy:
             return self._reject(LegacyRefused("a legacy request: this server speaks protocol 2 only"))
         if not constant_time_equal(token, self._pin):
-            return self._reject(WrongPin("wrong PIN (%d bytes)" % len(token)))
+            return self._reject(WrongPin("wrong PIN (%s)" % plural(len(token), "byte")))
         self._move(AWAITING_COMMAND)
         return []
 

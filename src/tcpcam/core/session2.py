@@ -25,6 +25,7 @@ from tcpcam.core.messages import (
     open_signed,
     sign,
 )
+from tcpcam.core.text import plural
 
 HELLO_SENT = "hello-sent"
 READY = "ready"
@@ -51,7 +52,7 @@ class Session2:
 
     def __init__(self, key: bytes, challenge: bytes, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         if len(challenge) != CHALLENGE_BYTES:
-            raise ValueError("the server challenge has %d bytes, not %d" % (CHALLENGE_BYTES, len(challenge)))
+            raise ValueError("the server challenge has %s, not %d" % (plural(CHALLENGE_BYTES, "byte"), len(challenge)))
         self._key = key
         self.challenge = challenge
         self._decoder = FrameDecoder(max_message_bytes)
@@ -205,7 +206,8 @@ class Session2:
 
     def _authenticate(self, body: memoryview) -> list:
         if len(body) != CHALLENGE_BYTES + DIGEST_BYTES:
-            raise BadMessage("the proof of the key has %d bytes, not %d" % (len(body), CHALLENGE_BYTES + DIGEST_BYTES))
+            raise BadMessage("the proof of the key has %s, not %d" % (plural(len(body), "byte"),
+                                                                       CHALLENGE_BYTES + DIGEST_BYTES))
         client_challenge = bytes(body[:CHALLENGE_BYTES])
         if not verify(self._key, b"tcpcam2 client" + self.challenge + client_challenge, body[CHALLENGE_BYTES:]):
             return self._reject(WrongKey("wrong key"))

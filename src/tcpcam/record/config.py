@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tcpcam.core import limits
+from tcpcam.core.camera_settings import SETTINGS
+from tcpcam.core.mac import KEY_BYTES, MIN_KEY_BYTES, parse_key
 from tcpcam.core.options import Option, OptionTable, show_value
+from tcpcam.core.text import plural
 from tcpcam.record.retention import MIN_FREE_BYTES, MIN_FREE_PERCENT
 from tcpcam.record.segments import SEGMENT_BYTES, SEGMENT_SECONDS
 
@@ -45,6 +48,10 @@ DEFAULT_POST_ROLL = 10.0
 MAX_MASK_RECTANGLES = 64
 #: Names reserved by the web interface's URL space (a camera's pages are at ``/NAME/``).
 RESERVED_NAMES = ("status.json", "metrics", "login", "logout", "static")
+#: Longest text of a device key accepted (dashes and blanks included).
+MAX_KEY_TEXT = 256
+#: Bytes a key file may have (a key and a newline, with room for blanks).
+MAX_KEY_FILE_BYTES = 1024
 #: Words that turn the live view off.
 OFF = ("", "off", "no", "none", "false")
 
@@ -66,6 +73,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: Settings of the whole recorder (and the defaults of every camera).
 OPTIONS = OptionTable((
     Option("pin", limits.DEFAULT_PIN, "pin", 1, limits.MAX_TOKEN_BYTES, "PIN of the cameras", short="p"),
+    Option("key", "", "text", 0, MAX_KEY_TEXT, "device key of the cameras for protocol 2, as tcpcam firmware config"
+           " takes it (empty: the legacy protocol and the PIN); prefer key_file, as others can read a command line"),
+    Option("key_file", "", "text", 0, 4096, "file holding the device key of the cameras (protocol 2)"),
     Option("out", DEFAULT_OUT, "text", 1, 4096, "folder to record into", short="o"),
     Option("format", DEFAULT_FORMAT, "choice", choices=FORMATS,
            meaning="segments: concatenated-JPEG segments with a SQLite index; jpg: one file per frame", short="f"),
@@ -116,6 +126,8 @@ OPTIONS = OptionTable((
 CAMERA_OPTIONS = OptionTable((
     Option("endpoint", "", "text", 1, 1000, "client endpoint of the camera, such as tcp:host=192.168.1.50:port=3333"),
     OPTIONS["pin"],
+    OPTIONS["key"],
+    OPTIONS["key_file"],
     OPTIONS["frame_timeout"],
     OPTIONS["max_frame_bytes"],
     OPTIONS["motion"],
@@ -126,6 +138,12 @@ CAMERA_OPTIONS = OptionTable((
 ))
 #: The camera table key for mask rectangles (a list, so not in the option table).
 MASK_KEY = "motion_mask"
+#: The camera table key for camera settings (a table checked by :data:`tcpcam.core.camera_settings.SETTINGS`).
+SETTINGS_KEY = "settings"
+#: What a bad key is told, without the key itself.
+KEY_RULE = ("expected the device key as tcpcam firmware config and tcpcam serve take it (base32 letters A-Z"
+            " and 2-7, dashes allowed; %d letters for %d bits, at least %d bits)"
+            % ((KEY_BYTES * 8 + 4) // 5, KEY_BYTES * 8, MIN_KEY_BYTES * 8))
 
 
 class ConfigError(ValueError):
@@ -134,11 +152,15 @@ class ConfigError(ValueError):
 
 @dataclass
 class CameraConfig:
-    """One camera: its name (a folder and URL segment), endpoint and PIN."""
+    """One camera: its name (a folder and URL segment), endpoint, PIN or key, and camera settings."""
 
     name: str
     endpoint: str
     pin: str = limits.DEFAULT_PIN
+    #: The device key (bytes): protocol 2 is spoken when set. Never shown, logged nor compared in a repr.
+    key: bytes | None = field(default=None, repr=False)
+    #: Camera settings applied on every connect (protocol 2 only), such as ``{"framesize": "SVGA"}``.
+    settings: dict[str, Any] = field(default_factory=dict)
     frameTimeout: float = limits.RECORDER_FRAME_TIMEOUT_S
     maxFrameBytes: int = limits.MAX_FRAME_BYTES
     #: True for the built-in simulated camera (its endpoint is chosen at start).
@@ -250,6 +272,7 @@ def loadConfigFile(path: str) -> tuple[dict[str, Any], list[tuple[str, dict[str,
     cameras = data.pop("cameras", {})
     _refuseOldFormat(data.get("format"), "config file %s: format" % path)
     settings = _checked(OPTIONS, data, "config file %s" % path)
+    _checkKeyText(settings, "config file %s" % path)
     if not isinstance(cameras, dict):
         raise ConfigError("config file %s: 'cameras' must be a table of [cameras.NAME] tables" % path)
     tables = []
@@ -261,8 +284,11 @@ def loadConfigFile(path: str) -> tuple[dict[str, Any], list[tuple[str, dict[str,
             raise ConfigError("%s needs an endpoint" % where)
         table = dict(table)
         mask = checkMask(table.pop(MASK_KEY, []), where)
+        cameraSettings = checkSettings(table.pop(SETTINGS_KEY, {}), where)
         checked = _checked(CAMERA_OPTIONS, table, where)
+        _checkKeyText(checked, where)
         checked[MASK_KEY] = mask
+        checked[SETTINGS_KEY] = cameraSettings
         tables.append((checkName(name), checked))
     return settings, tables
 
@@ -284,6 +310,53 @@ def checkMask(value: object, where: str) -> tuple[tuple[float, float, float, flo
     return tuple(rectangles)
 
 
+def checkSettings(value: object, where: str) -> dict[str, Any]:
+    """``settings``: a table of camera settings (:data:`tcpcam.core.camera_settings.SETTINGS`), only those given."""
+    if not isinstance(value, dict):
+        raise ConfigError("%s: bad %s: expected a table such as {framesize = \"SVGA\", quality = 80}"
+                          % (where, SETTINGS_KEY))
+    settings, problems = SETTINGS.merge(value, {})
+    if problems:
+        known = ", ".join(option.name for option in SETTINGS.options)
+        raise ConfigError("%s: %s: %s%s" % (where, SETTINGS_KEY, problems[0],
+                                            " (known: %s)" % known if problems[0].startswith("unknown") else ""))
+    return settings
+
+
+def readKey(text: str, keyFile: str, where: str) -> bytes | None:
+    """The device key of ``key`` text or the file ``key_file`` (None for neither); ConfigError, key never shown."""
+    if text and keyFile:
+        raise ConfigError("%s: give key or key_file, not both" % where)
+    if keyFile:
+        try:
+            with open(keyFile, "rb") as handle:
+                data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as error:
+            raise ConfigError("%s: cannot read key_file %s: %s" % (where, keyFile, error.strerror)) from None
+        if len(data) > MAX_KEY_FILE_BYTES:
+            raise ConfigError("%s: key_file %s is over %s: %s" % (where, keyFile, plural(MAX_KEY_FILE_BYTES, "byte"),
+                                                                 KEY_RULE))
+        try:
+            text = data.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise ConfigError("%s: key_file %s: %s" % (where, keyFile, KEY_RULE)) from None
+        where = "%s: key_file %s" % (where, keyFile)
+    if not text:
+        if keyFile:
+            raise ConfigError("%s is empty: %s" % (where, KEY_RULE))
+        return None
+    try:
+        return parse_key(text)
+    except ValueError:
+        raise ConfigError("%s: bad key: %s" % (where, KEY_RULE)) from None
+
+
+def _checkKeyText(values: dict[str, Any], where: str) -> None:
+    """Refuse a bad ``key`` text where it is written (a key file is read once the camera is built)."""
+    if values.get("key"):
+        readKey(values["key"], "", where)
+
+
 def _refuseOldFormat(value: object, where: str) -> None:
     if isinstance(value, str) and value.strip().lower() == "mjpeg":
         raise ConfigError("%s mjpeg is gone: use segments (also concatenated JPEGs, with an index), the default;"
@@ -301,6 +374,8 @@ def _checked(table: OptionTable, data: dict[str, Any], where: str) -> dict[str, 
         try:
             values[key] = option.from_text(value) if isinstance(value, str) else option.check(value)
         except ValueError as error:
+            if key == "key":
+                raise ConfigError("%s: bad key: %s" % (where, KEY_RULE)) from None
             raise ConfigError("%s: bad %s %s: expected %s" % (where, key, show_value(value), error)) from None
     return values
 
@@ -313,6 +388,8 @@ def configFromOptions(texts: dict[str, str], cameraSpecs: Sequence[str] = (), co
     if configFile:
         settings, tables = loadConfigFile(configFile)
     _refuseOldFormat(texts.get("format"), "--format")
+    if len(texts.get("key") or "") > MAX_KEY_TEXT:
+        raise ConfigError("bad --key: %s" % KEY_RULE)
     values, problems = OPTIONS.parse_texts(texts, dict(OPTIONS.defaults(), **settings))
     if problems:
         raise ConfigError(problems[0])
@@ -333,7 +410,13 @@ def buildConfig(values: dict[str, Any], cameraSpecs: Sequence[str] = (),
     values = dict(OPTIONS.defaults(), **values)
     cameras = []
     for name, table in cameraTables:
-        cameras.append(_camera(name, table["endpoint"], dict(values, **table)))
+        merged = dict(values, **table)
+        # A camera's own key or key_file replaces the recorder's, whichever of the two that is.
+        if "key" in table and "key_file" not in table:
+            merged["key_file"] = ""
+        elif "key_file" in table and "key" not in table:
+            merged["key"] = ""
+        cameras.append(_camera(name, table["endpoint"], merged))
     for spec in cameraSpecs:
         name, endpoint = parseCamera(spec)
         cameras.append(_camera(name, endpoint, values))
@@ -369,7 +452,9 @@ def buildConfig(values: dict[str, Any], cameraSpecs: Sequence[str] = (),
 
 def _camera(name: str, endpoint: str, values: dict[str, Any]) -> CameraConfig:
     mode = values["mode"]
-    return CameraConfig(name=name, endpoint=endpoint, pin=values["pin"], frameTimeout=float(values["frame_timeout"]),
+    key = readKey(values["key"], values["key_file"], "camera %s" % name)
+    return CameraConfig(name=name, endpoint=endpoint, pin=values["pin"], key=key,
+                        settings=dict(values.get(SETTINGS_KEY, {})), frameTimeout=float(values["frame_timeout"]),
                         maxFrameBytes=int(values["max_frame_bytes"]), motion=bool(values["motion"]) or mode == "motion",
                         mode=mode, motionThreshold=float(values["motion_threshold"]),
                         motionMask=tuple(values.get(MASK_KEY, ())), preRoll=float(values["pre_roll"]),

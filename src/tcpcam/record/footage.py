@@ -12,8 +12,11 @@
     footage.event("door", 7)                      # one Event, or None
     footage.thumbnail("door", 7)                  # its small JPEG, or None
     footage.frameAt("door", when)                 # (time, jpeg) of the frame shown at ``when``, or None
+    footage.frameAfter("door", when)              # (time, jpeg) of the first frame after ``when``, or None
+    footage.frameBefore("door", when)             # (time, jpeg) of the last frame before ``when``, or None
     footage.frames("door", start, end)            # iterator of (time, jpeg) in time order, bounded memory
     footage.frames("door", start, end, every=10)  # one frame per 10 s (rows skipped before any read)
+    footage.batch("door", start, end, 10, 2**21)  # the first 10 frames (at most 2 MiB) of frames(), as a list
     footage.count("door", start, end)             # how many frames
     footage.latestFrames("door", 5)               # the 5 newest [(time, jpeg)], oldest first
     footage.exportJob("door", start, end, "out.mp4", every=None)   # an ExportJob (tcpcam.record.export)
@@ -33,7 +36,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -208,14 +211,25 @@ class Footage:
 
     def frameAt(self, camera: str, when: float) -> tuple[float, bytes] | None:
         """The frame shown at ``when``: the last one at or before it, else the first after; or None."""
-        db = self._db(camera)
+        return self._first(camera, "<=", _ms(when)) or self._first(camera, ">", _ms(when))
+
+    def frameAfter(self, camera: str, when: float) -> tuple[float, bytes] | None:
+        """The first frame later than ``when`` (the next one when stepping), or None."""
+        return self._first(camera, ">", _ms(when))
+
+    def frameBefore(self, camera: str, when: float) -> tuple[float, bytes] | None:
+        """The last frame earlier than ``when`` (the previous one when stepping), or None."""
+        return self._first(camera, "<", _ms(when))
+
+    def _first(self, camera: str, comparison: str, whenMs: int) -> tuple[float, bytes] | None:
+        """The nearest readable frame whose time is ``comparison`` ``whenMs``, searching away from it."""
+        order = "DESC" if comparison.startswith("<") else "ASC"
         query = ("SELECT f.time_ms, f.offset, f.length, s.path FROM frames f JOIN segments s ON s.id = f.segment"
-                 " WHERE f.time_ms %s ? ORDER BY f.time_ms %s LIMIT %d")
-        for comparison, order in (("<=", "DESC"), (">", "ASC")):
-            for timeMs, offset, length, path in db.execute(query % (comparison, order, 8), (_ms(when),)):
-                data = self._read(camera, path, offset, length)
-                if data is not None:
-                    return timeMs / 1000.0, data
+                 " WHERE f.time_ms %s ? ORDER BY f.time_ms %s LIMIT %d" % (comparison, order, 8))
+        for timeMs, offset, length, path in self._db(camera).execute(query, (whenMs,)):
+            data = self._read(camera, path, offset, length)
+            if data is not None:
+                return timeMs / 1000.0, data
         return None
 
     def latestFrames(self, camera: str, count: int) -> list[tuple[float, bytes]]:
@@ -231,7 +245,7 @@ class Footage:
         return found
 
     def frames(self, camera: str, start: float, end: float,
-               every: float | None = None) -> Iterator[tuple[float, bytes]]:
+               every: float | None = None) -> Generator[tuple[float, bytes], None, None]:
         """``(time, jpeg)`` of the frames ``start <= time < end`` in time order.
 
         With ``every`` (seconds), only the first frame of each ``every``
@@ -276,6 +290,26 @@ class Footage:
         finally:
             if handle is not None:
                 handle.close()
+
+    def batch(self, camera: str, start: float, end: float, count: int, maxBytes: int,
+              every: float | None = None) -> list[tuple[float, bytes]]:
+        """The first frames of :meth:`frames` as a list: at most ``count``, and no more once ``maxBytes`` are read.
+
+        The segment file read is closed before it returns (for callers that
+        read a little at a time, each time in any thread).
+        """
+        found: list[tuple[float, bytes]] = []
+        size = 0
+        iterator = self.frames(camera, start, end, every=every)
+        try:
+            for when, data in iterator:
+                found.append((when, data))
+                size += len(data)
+                if len(found) >= count or size >= maxBytes:
+                    break
+        finally:
+            iterator.close()
+        return found
 
     def _read(self, camera: str, path: str, offset: int, length: int) -> bytes | None:
         handle = _openQuietly(os.path.join(self.folder(camera), path))

@@ -1,4 +1,9 @@
-"""Prometheus metrics of the recorder, read from the cameras at each scrape."""
+"""Prometheus metrics of the recorder, read from the cameras at each scrape.
+
+Besides the recorder's own counters, a camera connected over protocol 2
+gives the numeric health figures of :data:`tcpcam.record.health.GAUGES`
+(one fixed set of names, one ``camera`` label: a camera cannot add metrics).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from tcpcam.record.health import GAUGES, numeric
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -29,6 +36,9 @@ _METRICS = (
     ("tcpcam_written_bytes", "Bytes of frames written to the disk.", "counter", "written_bytes"),
     ("tcpcam_disk_errors", "Failed writes of frames.", "counter", "disk_errors"),
     ("tcpcam_reconnects", "Connections made after the first one.", "counter", "reconnects"),
+    ("tcpcam_lost_frames", "Frames the camera captured that never reached the recorder (protocol 2, counted from"
+     " sequence numbers).", "counter", "lost_frames"),
+    ("tcpcam_protocol", "Protocol of the camera's connection: 1 (legacy) or 2.", "gauge", "protocol"),
     ("tcpcam_connect_failures", "Failed connection attempts.", "counter", "connect_failures"),
     ("tcpcam_connected", "1 while the camera is connected.", "gauge", "connected"),
     ("tcpcam_fps", "Frames per second over the last few seconds.", "gauge", "fps"),
@@ -62,6 +72,16 @@ class RecorderCollector:
                 if value is not None:
                     family.add_metric([camera], float(value))
             yield family
+        # Health figures only while the camera is connected over protocol 2: an old figure is no gauge.
+        healthy = {camera: status["health"] for camera, status in statuses.items()
+                   if status["connected"] and status["protocol"] == 2}
+        for figure, name, documentation in GAUGES:
+            gauge = GaugeMetricFamily(name, documentation, labels=["camera"])
+            for camera, health in healthy.items():
+                number = numeric(health.get(figure))
+                if number is not None:
+                    gauge.add_metric([camera], number)
+            yield gauge
 
 
 def metricsResource(recorder: RecorderService) -> IResource:

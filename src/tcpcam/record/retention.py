@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 from twisted.logger import Logger
 
 from tcpcam.common.atomic import isTemporary, removeQuietly
+from tcpcam.core.text import plural
 from tcpcam.record.layout import isDayName
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def _bytes(count: int) -> str:
     for unit, size in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
         if count >= size:
             return "%.3g %s" % (count / size, unit)
-    return "%d bytes" % count
+    return plural(count, "byte")
 
 
 class Retention:

@@ -40,6 +40,7 @@ from typing import BinaryIO
 from tcpcam.common.atomic import isTemporary, removeQuietly
 from tcpcam.common.jpeg import EOI, SOI, jpegProblem
 from tcpcam.core.limits import MAX_FRAME_BYTES
+from tcpcam.core.text import plural
 from tcpcam.record.index import WriterLock, connectWriter
 from tcpcam.record.layout import dayName, isDayName, isSegmentName, segmentName, segmentStart
 
@@ -74,8 +75,8 @@ class RecoveryReport:
     def describe(self) -> str:
         """One line for the log."""
         return ("%d index rows of missing or broken frames dropped, %d whole frames past the index indexed,"
-                " %d bytes of cut frames removed, %d unindexed segments indexed, %d leftover files removed"
-                % (self.rows_dropped, self.frames_found, self.bytes_cut, self.orphans_indexed,
+                " %s of cut frames removed, %d unindexed segments indexed, %d leftover files removed"
+                % (self.rows_dropped, self.frames_found, plural(self.bytes_cut, "byte"), self.orphans_indexed,
                    self.files_removed))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from tcpcam.core.client_role2 import ProtocolMemory
+from tcpcam.core.mac import KEY_BYTES
 from tcpcam.record.camera import CameraRecorder, FactoryMaker, defaultFactoryMaker
 from tcpcam.record.endpoints import LaterEndpoint
 from tcpcam.record.eventlog import EventLog
@@ -40,11 +43,18 @@ class RecorderService(MultiService):
     The disk writer starts first; stopping stops the cameras, the simulated
     camera and the live view, then lets the writer write what is queued and
     close every store.
+
+    ``memory`` remembers which endpoints speak only the legacy protocol, for
+    every camera of the recorder (a new one by default). The built-in
+    simulated camera gets a random device key, made here and kept in memory
+    only, so the default recorder speaks protocol 2 with it.
     """
 
-    def __init__(self, config: RecorderConfig, reactor: Any, factoryMaker: FactoryMaker = defaultFactoryMaker) -> None:
+    def __init__(self, config: RecorderConfig, reactor: Any, factoryMaker: FactoryMaker = defaultFactoryMaker,
+                 memory: ProtocolMemory | None = None) -> None:
         MultiService.__init__(self)
         self.config = config
+        self.memory = ProtocolMemory() if memory is None else memory
         self.cameras: dict[str, CameraRecorder] = {}
         self.simulated: SimulatedCamera | None = None
         self.web: WebService | None = None
@@ -75,7 +85,8 @@ class RecorderService(MultiService):
         endpoint: IStreamClientEndpoint
         if camera.simulated:
             later = LaterEndpoint("the built-in simulated camera")
-            self.simulated = SimulatedCamera(self._reactor, camera.pin, later)
+            camera = dataclasses.replace(camera, key=os.urandom(KEY_BYTES))
+            self.simulated = SimulatedCamera(self._reactor, camera.pin, later, camera.key)
             self.simulated.setServiceParent(self)
             endpoint = later
         else:
@@ -88,7 +99,7 @@ class RecorderService(MultiService):
         recorder = CameraRecorder(
             camera, endpoint, sink, self._reactor,
             backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
-            factoryMaker=self._factoryMaker, motion=self.motion,
+            factoryMaker=self._factoryMaker, motion=self.motion, memory=self.memory,
         )
         self.cameras[camera.name] = recorder
         recorder.setServiceParent(self)

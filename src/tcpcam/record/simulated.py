@@ -1,7 +1,9 @@
 """The built-in simulated camera: the reference server with the ``pattern`` source.
 
 It listens on a loopback port chosen by the system, so a recorder started
-with no camera has real JPEG frames to record and show within seconds.
+with no camera has real JPEG frames to record and show within seconds. Given
+a device key it speaks protocol 2 (beside the legacy protocol), so the
+default recorder records with sequence numbers, capture times and health.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class SimulatedCamera(Service):
     """Run the reference server with a synthetic source, in this process, on loopback.
 
     ``endpoint`` is a :class:`~tcpcam.record.endpoints.LaterEndpoint` that is
-    resolved to the listening port once it listens.
+    resolved to the listening port once it listens; ``key`` (None: legacy
+    only) is the device key of protocol 2.
     """
 
     #: Where the simulated camera listens: loopback, a free port.
@@ -37,9 +40,10 @@ class SimulatedCamera(Service):
     #: Seconds between frames.
     interval = 0.2
 
-    def __init__(self, reactor: Any, pin: str, endpoint: LaterEndpoint) -> None:
+    def __init__(self, reactor: Any, pin: str, endpoint: LaterEndpoint, key: bytes | None = None) -> None:
         self._reactor = reactor
         self.pin = pin
+        self.key = key
         self.endpoint = endpoint
         self.port: IListeningPort | None = None
         self._factory: TCPCamServerFactory | None = None
@@ -52,7 +56,8 @@ class SimulatedCamera(Service):
 
         Service.startService(self)
         self._factory = TCPCamServerFactory(
-            sourceFromSpec(self.source, self._reactor), pin=self.pin, interval=self.interval
+            sourceFromSpec(self.source, self._reactor), pin=self.pin, interval=self.interval, key=self.key,
+            name="simulated", reactor=self._reactor,
         )
         self._listening = serverFromString(self._reactor, self.listen).listen(self._factory)
         self._listening.addCallbacks(self._listened, self._failed)

@@ -105,9 +105,16 @@ class CameraSink:
         """Files being written (read from another thread: a snapshot)."""
         return self.store.openPaths
 
-    def write(self, frame: bytes, when: float, seq: int | None = None) -> bool:
-        """Queue one frame; False (and nothing queued) if the queue is full."""
-        return self.writer.put((self, "frame", frame, when, seq), len(frame))
+    def write(self, frame: bytes, when: float, seq: int | None = None, cameraSeq: int | None = None,
+              captureMs: int | None = None) -> bool:
+        """Queue one frame; False (and nothing queued) if the queue is full.
+
+        ``seq`` is the recorder's count (it names the files of the ``jpg``
+        format); ``cameraSeq`` and ``captureMs`` are the camera's sequence
+        number and capture time (device milliseconds), for the index's
+        ``seq`` and ``capture_ms`` columns (protocol 2; None otherwise).
+        """
+        return self.writer.put((self, "frame", frame, when, seq, cameraSeq, captureMs), len(frame))
 
     def event(self, kind: str, **fields: object) -> bool:
         """Queue one ``events.jsonl`` line, stamped now."""
@@ -310,7 +317,7 @@ class DiskWriter:
         sink: CameraSink = item[0]
         kind = item[1]
         if kind == "frame":
-            self._writeFrame(sink, item[2], item[3], item[4])
+            self._writeFrame(sink, item[2], item[3], item[4], item[5], item[6])
         elif kind == "event":
             self._writeEvent(sink, item[2], item[3], item[4])
         elif kind == "add":
@@ -330,7 +337,8 @@ class DiskWriter:
             if done is not None:
                 self._reactor.callFromThread(done, result)
 
-    def _writeFrame(self, sink: CameraSink, frame: bytes, when: float, seq: int | None) -> None:
+    def _writeFrame(self, sink: CameraSink, frame: bytes, when: float, seq: int | None, cameraSeq: int | None,
+                    captureMs: int | None) -> None:
         stats = sink.stats
         now = self._clock()
         if stats.failing and now < sink._retryAt:
@@ -341,8 +349,11 @@ class DiskWriter:
             return
         try:
             # The recorder's own frame count names JPEG files; the index's seq column is
-            # for the camera's sequence number (protocol 2), unknown here.
-            sink.store.write(frame, when, seq if sink.store.format == "jpg" else None)
+            # for the camera's sequence number (protocol 2; None for a legacy camera).
+            if sink.store.format == "jpg":
+                sink.store.write(frame, when, seq)
+            else:
+                sink.store.write(frame, when, cameraSeq, captureMs)
         except DISK_ERRORS as error:
             self._diskFailed(sink, error)
             stats.diskDropped += 1

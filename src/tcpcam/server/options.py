@@ -17,7 +17,7 @@ OPTIONS = OptionTable((
     Option("listen", DEFAULT_LISTEN, "text", 1, 1000,
            "endpoint to listen on, such as tcp:3333 or tcp:3333:interface=127.0.0.1", short="l"),
     Option("pin", limits.DEFAULT_PIN, "pin", 1, limits.MAX_TOKEN_BYTES, "PIN legacy clients must send", short="p"),
-    Option("key", "", "text", 0, 128, "device key of protocol 2 (base32 text; empty: protocol 2 off)", short="k"),
+    Option("key", "", "key", meaning="device key of protocol 2 (base32 text; empty: protocol 2 off)", short="k"),
     Option("legacy", True, "bool", meaning="also serve legacy clients (with the PIN)"),
     Option("name", "tcpcam", "text", 1, 32, "the camera's name in protocol 2's hello"),
     Option("source", DEFAULT_SPEC, "text", 1, 4096,

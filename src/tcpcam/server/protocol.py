@@ -22,13 +22,14 @@ from typing import Any, cast
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IDelayedCall, IPullProducer, IReactorTime, ITransport
+from twisted.internet.interfaces import IAddress, IPullProducer, IReactorTime, ITransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 import tcpcam
+from tcpcam.common.deadline import DeadlineTimer, toMilliseconds
 from tcpcam.core import limits
 from tcpcam.core.actions import ERROR, WARN, ApplySettings, AskHealth, CancelCapture, Capture, Close, Log, Write
 from tcpcam.core.camera_settings import FRAMESIZE_NAMES, SETTINGS
@@ -63,11 +64,6 @@ def setKeepAlive(transport: Any, idle: int, interval: int, count: int) -> None:
             if option is not None:
                 handle.setsockopt(socket.IPPROTO_TCP, option, int(value))
                 break
-
-
-def toMilliseconds(seconds: float) -> int:
-    """Seconds (a reactor's clock) as the core's integer milliseconds."""
-    return int(round(seconds * 1000))
 
 
 @implementer(IPullProducer)
@@ -181,8 +177,7 @@ class TCPCamServerFactory(Factory):
             first_byte_timeout_ms=toMilliseconds(firstByteTimeout), key=key, legacy=legacy, random=os.urandom,
             device=device, settings=dict(settings) if settings else SETTINGS.defaults())
         self._started = self.now()
-        self._timer: IDelayedCall | None = None
-        self._timerAt: int | None = None
+        self._timer = DeadlineTimer(self.reactor, self._tick)
         self._capture: tuple[int, Deferred[Any]] | None = None
         self._failure: Failure | None = None
 
@@ -258,12 +253,20 @@ class TCPCamServerFactory(Factory):
         self._reschedule()
 
     def health(self) -> dict[str, Any]:
-        """The figures a protocol 2 health message carries, as far as a computer has them."""
+        """The figures a protocol 2 health message carries, as far as a computer has them.
+
+        A source with a ``health()`` method adds its own figures (as the
+        firmware's camera does), over these.
+        """
         status = self.role.status()
-        return {"uptime_s": (self.now() - self._started) // 1000, "clients": status["clients"],
-                "streaming": status["streaming"], "frames": status["frames_captured"],
-                "capture_errors": status["capture_failures"], "reset_cause": "none", "clock_synced": True,
-                "free_heap": None, "largest_free_block": None, "wifi_rssi": None}
+        figures = {"uptime_s": (self.now() - self._started) // 1000, "clients": status["clients"],
+                   "streaming": status["streaming"], "frames": status["frames_captured"],
+                   "capture_errors": status["capture_failures"], "reset_cause": "none", "clock_synced": True,
+                   "free_heap": None, "largest_free_block": None, "wifi_rssi": None}
+        facts = getattr(self.source, "health", None)
+        if callable(facts):
+            figures.update(facts())
+        return figures
 
     def _applySettings(self, action: ApplySettings) -> list[Any]:
         apply = getattr(self.source, "applySettings", None)
@@ -285,20 +288,9 @@ class TCPCamServerFactory(Factory):
         self.log.emit(_LEVELS.get(action.level, LogLevel.info), "{text}", text=action.text, topic=action.topic)
 
     def _reschedule(self) -> None:
-        due = self.role.next_deadline()
-        if due == self._timerAt and (due is None or (self._timer is not None and self._timer.active())):
-            return
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        self._timerAt = due
-        if due is not None:
-            # In the core's milliseconds: a deadline at or before now is due now.
-            self._timer = self.reactor.callLater(max(0, due - self.now()) / 1000, self._tick)
+        self._timer.set(self.role.next_deadline())
 
     def _tick(self) -> None:
-        self._timer = None
-        self._timerAt = None
         self.run(self.role.tick(self.now()))
 
     def _startCapture(self, ticket: int) -> list[Any]:

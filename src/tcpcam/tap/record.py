@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any, cast
 
 from twisted.application.service import IService
-from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from tcpcam.common.endpoints import checkEndpoint
+from tcpcam.common.folders import folderProblem
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.fleet import config as fleetconfig
 from tcpcam.record import config as recordconfig
+from tcpcam.tap.usage import OneLineOptions
 
 log = Logger(namespace="tcpcam.record")
 
@@ -24,7 +27,7 @@ CONFIG_HELP = "TOML file with settings and a [cameras.NAME] table per camera"
 NO_WEB_HELP = "do not serve the live view"
 
 
-class Options(usage.Options):
+class Options(OneLineOptions):
     """Options of the recorder; ``tcpcam record`` takes the same ones.
 
     Values given here win over the ``--config`` file, which wins over the
@@ -43,7 +46,7 @@ class Options(usage.Options):
                      + twistedParameters(fleetconfig.FLEET_OPTIONS))
 
     def __init__(self) -> None:
-        usage.Options.__init__(self)
+        OneLineOptions.__init__(self)
         self["camera"] = []
         self.config: recordconfig.RecorderConfig | None = None
         self.fleet: fleetconfig.FleetConfig | None = None
@@ -69,13 +72,22 @@ class Options(usage.Options):
 
 def checkedConfig(texts: dict[str, str], cameras: list[str], configFile: str | None,
                   noWeb: bool) -> recordconfig.RecorderConfig:
-    """The recorder's config, with every endpoint string checked; ConfigError with one line otherwise."""
+    """The recorder's config, with every endpoint string and the output folder checked.
+
+    Raises ConfigError with one line otherwise.
+    """
     config = recordconfig.configFromOptions(texts, cameras, configFile, noWeb)
-    for camera in config.cameras:
-        if not camera.simulated:
-            _checkEndpoint(clientFromString, camera.endpoint, "camera %s" % camera.name)
-    if config.web is not None:
-        _checkEndpoint(serverFromString, config.web, "--web")
+    problem = folderProblem(config.out)
+    if problem is not None:
+        raise recordconfig.ConfigError("cannot record into %s: %s" % (config.out, problem))
+    try:
+        for camera in config.cameras:
+            if not camera.simulated:
+                checkEndpoint(camera.endpoint, False, "camera %s" % camera.name)
+        if config.web is not None:
+            checkEndpoint(config.web, True, "--web")
+    except ValueError as error:
+        raise recordconfig.ConfigError(str(error)) from None
     return config
 
 
@@ -96,22 +108,13 @@ def checkedFleet(fleetTexts: dict[str, str], texts: dict[str, str], config: reco
     return fleet, values
 
 
-class _NoReactor:
-    """Stands in for the reactor while endpoint strings are only being checked."""
-
-
-def _checkEndpoint(parse: Any, description: str, what: str) -> None:
-    try:
-        parse(_NoReactor(), description)
-    except (ValueError, TypeError, KeyError) as error:
-        raise recordconfig.ConfigError("bad endpoint for %s: %r: %s" % (what, description, error)) from None
-
-
 def makeService(options: Options, reactor: Any = None) -> IService:
     """Return the recorder service for parsed ``options``; logs what it records first."""
     from tcpcam.record.service import RecorderService
 
     assert options.config is not None
+    # twistd started by a script in the background inherits SIGINT ignored.
+    restoreInterrupt()
     if options.fleet is not None:
         return fleetService(options.fleet, options.config, options.cameraDefaults, reactor)
     if reactor is None:

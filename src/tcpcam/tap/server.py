@@ -9,12 +9,15 @@ from twisted.application.service import IService
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.python import usage
 
+from tcpcam.common.endpoints import checkEndpoint
 from tcpcam.common.optionparsers import textsFromTwisted, twistedParameters
+from tcpcam.common.signals import restoreInterrupt
 from tcpcam.server.options import OPTIONS, buildFactory, checkedValues
 from tcpcam.server.sources import sourceFromSpec
+from tcpcam.tap.usage import OneLineOptions
 
 
-class Options(usage.Options):
+class Options(OneLineOptions):
     """The options of ``tcpcam serve``, for twistd."""
 
     synopsis = "[options]"
@@ -26,6 +29,7 @@ class Options(usage.Options):
         """Check every value and build the source now, so that a bad one is one usage line."""
         try:
             self.checked: dict[str, Any] = checkedValues(textsFromTwisted(self, OPTIONS))
+            checkEndpoint(self.checked["listen"], True, "--listen")
             self.source = sourceFromSpec(self.checked["source"])
         except ValueError as error:
             raise usage.UsageError(str(error)) from None
@@ -33,6 +37,8 @@ class Options(usage.Options):
 
 def makeService(options: Options) -> IService:
     """The listening service for parsed :class:`Options`."""
+    # twistd started by a script in the background inherits SIGINT ignored.
+    restoreInterrupt()
     try:
         factory = buildFactory(options.checked, source=options.source)
     except ValueError as error:

@@ -470,7 +470,7 @@ class LoginRequired(Resource):
                          " (Authorization: Bearer TOKEN; make one with: tcpcam password --token)")
 
 
-def _sameOrigin(request: Request) -> bool:
+def sameOrigin(request: Request) -> bool:
     """False for a form sent from another site (its Origin header names another host)."""
     origin = request.getHeader(b"origin")
     if origin is None:
@@ -510,7 +510,7 @@ class LoginResource(Resource):
         address = clientHost(request)
         if not self.auth.enabled:
             return seeOther(request, target)
-        if not _sameOrigin(request):
+        if not sameOrigin(request):
             self.auth.refuse(address)
             return plainText(request, 403, "this form was sent from another site")
         raw = _argument(request, b"password") or b""
@@ -551,7 +551,7 @@ class LogoutResource(Resource):
 
     def render_POST(self, request: Request) -> bytes:
         """Log out and go to the login form."""
-        if not _sameOrigin(request):
+        if not sameOrigin(request):
             return plainText(request, 403, "this form was sent from another site")
         self.auth.endSession(request)
         request.setHeader(b"cache-control", NO_CACHE)

@@ -12,15 +12,21 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from tcpcam.core.text import plural
 from tcpcam.record.config import DEFAULT_OUT, WebSettings
 from tcpcam.record.metrics import metricsResource
 from tcpcam.record.web.assets import AssetFolder, loadAssets
 from tcpcam.record.web.auth import LoginResource, LogoutResource, WebAuth
+from tcpcam.record.web.exports import ExportManager, ExportsResource
 from tcpcam.record.web.hosts import HostCheck
 from tcpcam.record.web.limits import ConnectionLimits, connectionBudget, descriptorLimit
 from tcpcam.record.web.live import LiveTree
+from tcpcam.record.web.plain import PlainError
+from tcpcam.record.web.playback import PLAYERS_PER_ADDRESS, PlayResource
+from tcpcam.record.web.reads import FootageReads
 from tcpcam.record.web.site import WebRoot, WebSite
-from tcpcam.record.web.stream import MjpegViewer, ViewerLimits
+from tcpcam.record.web.stream import CountedStream, ViewerLimits
+from tcpcam.record.web.timeline import timelineChildren
 
 if TYPE_CHECKING:
     from tcpcam.record.service import RecorderService
@@ -44,21 +50,49 @@ class WebService(Service):
         self.settings: WebSettings = recorder.config.webSettings
         self.auth = WebAuth(recorder.config.authFile, reactor, self.settings.login)
         self.viewers = ViewerLimits(self.settings.viewersPerAddress)
+        #: Playback streams of recorded footage, bounded per address like the live ones.
+        self.players = ViewerLimits(PLAYERS_PER_ADDRESS)
+        #: Every read of recorded footage, in worker threads.
+        self.reads = FootageReads(recorder.config.out, reactor)
+        self.exports = ExportManager(recorder.config.out, self.reads, reactor, self.lowOnSpace)
         self.site: WebSite | None = None
         self.limits: ConnectionLimits | None = None
         self.port: IListeningPort | None = None
         self.url: str | None = None
 
     @property
-    def streams(self) -> set[MjpegViewer]:
+    def streams(self) -> set[CountedStream]:
         """The MJPEG viewers attached now."""
         return self.viewers.viewers
+
+    def lowOnSpace(self) -> bool:
+        """True while the recording folder's disk is below the retention's free-space floor."""
+        retention = self.recorder.retention
+        floor = retention.floorBytes()
+        free = retention.freeBytes() if floor else None
+        return free is not None and free < floor
+
+    def footageChildren(self, camera: str, pages: dict[str, Any]) -> dict[bytes, Any]:
+        """The timeline, playback and export pages of one camera (404 when the recorder writes no segments)."""
+        children: dict[bytes, Any] = dict(timelineChildren(self.reads, camera))
+        children[b"play.mjpg"] = PlayResource(self.reads, camera, self.players, self._reactor)
+        children[b"exports"] = ExportsResource(self.exports, camera)
+        if self.recorder.config.format != "segments":
+            refusal = PlainError(404, "the timeline needs --format segments (this recorder writes %s)"
+                                 % self.recorder.config.format)
+            children = {name: refusal for name in children}
+        children[b"timeline"] = pages["timeline.html"]
+        return children
 
     def buildSite(self) -> WebSite:
         """The site: the public login pages, and the live view behind the login."""
         assets = loadAssets()
         tree = LiveTree(self.recorder, dict(assets), self.viewers, self._reactor, self.webStatus,
                         metricsResource(self.recorder))
+        for name in self.recorder.cameras:
+            folder = tree.getStaticEntity(name.encode())
+            for path, child in self.footageChildren(name, dict(assets)).items():
+                folder.putChild(path, child)
         public = {
             b"login": LoginResource(self.auth, assets["login.html"]),
             b"logout": LogoutResource(self.auth),
@@ -70,13 +104,15 @@ class WebService(Service):
     def startService(self) -> None:
         """Start listening, within the connection budget the descriptor limit leaves."""
         Service.startService(self)
+        self.reads.start()
+        self.exports.start()
         self.site = self.buildSite()
         limit = descriptorLimit()
         budget = connectionBudget(self.settings.maxConnections, len(self.recorder.cameras), limit)
         if budget < self.settings.maxConnections:
-            log.warn("web interface: at most {budget} connections, not {wanted}: the limit of {limit} open files"
+            log.warn("web interface: at most {budget}, not {wanted}: the limit of {limit} open files"
                      " keeps the rest for the cameras and the disk (raise it with ulimit -n)",
-                     budget=budget, wanted=self.settings.maxConnections, limit=limit)
+                     budget=plural(budget, "connection"), wanted=self.settings.maxConnections, limit=limit)
         self.limits = ConnectionLimits(self.site, self._reactor, budget, self.settings.connectionsPerAddress)
         listening = serverFromString(self._reactor, self.description).listen(self.limits)
         listening.addCallbacks(self._listened, self._failed)
@@ -93,6 +129,14 @@ class WebService(Service):
             "viewers": len(self.viewers.viewers),
             "stalled_viewers": self.viewers.stalled,
             "refused_viewers": self.viewers.refused,
+            "players": len(self.players.viewers),
+            "refused_players": self.players.refused,
+            "pending_reads": self.reads.pending,
+            "refused_reads": self.reads.refused,
+            "stalled_downloads": self.reads.stalled,
+            "exports_running": self.exports.running,
+            "exports_kept": len(self.exports.jobs),
+            "refused_exports": self.exports.refused,
             "refused_hosts": site.refusedHosts if site else 0,
             "refused_logins": self.auth.refusals,
         }
@@ -138,6 +182,9 @@ class WebService(Service):
         """End every stream, stop listening and close what is left."""
         Service.stopService(self)
         self.viewers.closeAll()
+        self.players.closeAll()
+        self.exports.stop()
+        self.reads.stop()
         if self.port is None:
             return None
         port, self.port = self.port, None

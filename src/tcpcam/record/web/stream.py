@@ -10,7 +10,7 @@ viewers of a camera and of an address.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
 from twisted.python.failure import Failure
@@ -34,6 +34,22 @@ def clientHost(request: Request) -> str:
     address = request.getClientAddress()
     host = getattr(address, "host", None)
     return host if isinstance(host, str) else type(address).__name__
+
+
+class CountedStream(Protocol):
+    """A stream :class:`ViewerLimits` counts: a live viewer, or a player of recorded footage."""
+
+    #: The address it goes to, as :func:`clientHost` gives it.
+    address: str
+
+    def close(self) -> None:
+        """End the stream (the recorder is stopping)."""
+
+
+def partHeader(length: int, timestamp: float | None = None) -> bytes:
+    """The headers of one part of an MJPEG stream, with the frame's time in ``X-Timestamp`` if given."""
+    stamp = b"X-Timestamp: %.3f\r\n" % timestamp if timestamp is not None else b""
+    return b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n%s\r\n" % (BOUNDARY, length, stamp)
 
 
 @implementer(IPushProducer)
@@ -94,8 +110,7 @@ class MjpegViewer:
         self._send(frame)
 
     def _send(self, frame: bytes) -> None:
-        self.request.write(
-            b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, len(frame)))
+        self.request.write(partHeader(len(frame)))
         self.request.write(frame)
         self.request.write(b"\r\n")
         self.sent += 1
@@ -159,11 +174,13 @@ class ViewerLimits:
     ``perAddress`` bounds one address's viewers of all cameras together (429
     beyond: that address asks too much), so viewers from one address cannot
     lock the others out; :attr:`StreamResource.maxViewers` bounds a camera's.
+    The playback streams of recorded footage have limits of their own, of
+    the same kind (:mod:`tcpcam.record.web.playback`).
     """
 
     def __init__(self, perAddress: int) -> None:
         self.perAddress = perAddress
-        self.viewers: set[MjpegViewer] = set()
+        self.viewers: set[CountedStream] = set()
         self._byAddress: dict[str, int] = {}
         #: Viewers dropped because they took no frame in time.
         self.stalled = 0
@@ -181,12 +198,12 @@ class ViewerLimits:
         self.refused += 1
         return True
 
-    def add(self, viewer: MjpegViewer) -> None:
+    def add(self, viewer: CountedStream) -> None:
         """Count ``viewer``."""
         self.viewers.add(viewer)
         self._byAddress[viewer.address] = self.ofAddress(viewer.address) + 1
 
-    def remove(self, viewer: MjpegViewer) -> None:
+    def remove(self, viewer: CountedStream) -> None:
         """Forget ``viewer`` (it may already be forgotten)."""
         if viewer not in self.viewers:
             return

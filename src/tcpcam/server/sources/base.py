@@ -8,6 +8,7 @@ from zope.interface import Interface
 
 from tcpcam.common.jpeg import startsLikeJpeg
 from tcpcam.core.limits import MAX_FRAME_BYTES
+from tcpcam.core.text import plural
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -48,7 +49,8 @@ def checkJpeg(data: bytes, where: str) -> bytes:
     """
     if len(data) > MAX_SOURCE_FRAME_BYTES:
         raise FrameUnavailable(
-            "%s: %d bytes, over the frame limit of %d bytes" % (where, len(data), MAX_SOURCE_FRAME_BYTES))
+            "%s: %s, over the frame limit of %s"
+            % (where, plural(len(data), "byte"), plural(MAX_SOURCE_FRAME_BYTES, "byte")))
     if not startsLikeJpeg(data):
         raise FrameUnavailable("%s: not a JPEG (no start-of-image marker)" % (where,))
     return data

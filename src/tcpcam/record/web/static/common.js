@@ -20,6 +20,24 @@ var tcpcam = (function () {
     return Math.round(seconds / 3600) + " h ago";
   }
 
+  function duration(seconds) {
+    if (seconds < 90) return Math.round(seconds) + " s";
+    if (seconds < 5400) return Math.round(seconds / 60) + " min";
+    if (seconds < 172800) return Math.round(seconds / 3600) + " h";
+    return Math.round(seconds / 86400) + " d";
+  }
+
+  /** What a protocol 2 camera says of itself, for a state line: heap, WiFi signal, uptime, frames lost ("" if none). */
+  function healthText(c) {
+    var h = c.health || {};
+    var parts = [];
+    if (typeof h.free_heap === "number") parts.push("heap " + Math.round(h.free_heap / 1024) + " KiB");
+    if (typeof h.wifi_rssi === "number") parts.push("RSSI " + h.wifi_rssi + " dBm");
+    if (typeof h.uptime_s === "number") parts.push("up " + duration(h.uptime_s));
+    if (c.lost_frames) parts.push(c.lost_frames + " frames lost");
+    return parts.join(" · ");
+  }
+
   /** What to show for a camera's status: a kind (live, wait, down, off), a label and a detail line. */
   function describe(c) {
     var hasFrame = c.last_frame_age !== null;
@@ -90,6 +108,6 @@ var tcpcam = (function () {
     link.tabIndex = on ? 0 : -1;
   }
 
-  return {ago: ago, describe: describe, fetchStatus: fetchStatus, showBar: showBar, showState: showState,
+  return {ago: ago, describe: describe, healthText: healthText, fetchStatus: fetchStatus, showBar: showBar, showState: showState,
           setBadge: setBadge, enable: enable, toLogin: toLogin};
 })();

@@ -12,6 +12,7 @@
   var tiles = {};
   var interval = 100;
 
+  var TIMELINE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 6h18v2H3zm0 5h11v2H3zm0 5h18v2H3zm14-5h4v2h-4z"/></svg>';
   var SNAPSHOT_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 3v10.6l3.3-3.3 1.4 1.4L12 16.4l-4.7-4.7' +
     ' 1.4-1.4 3.3 3.3V3zM5 18h14v2H5z"/></svg>';
 
@@ -27,6 +28,8 @@
       '<a class="view" href="' + encodeURIComponent(name) + '/" title="Show this camera full size">' +
       '<div class="picture wait"><img alt=""><div class="placeholder"><strong>Loading</strong><span></span></div></div></a>' +
       '<div class="caption"><span class="name"></span><span class="badge wait">…</span><span class="meta"></span>' +
+      '<a class="button timeline" title="Recordings: timeline, playback, export">' + TIMELINE_ICON +
+      '<span class="label">Timeline</span></a>' +
       '<a class="button disabled snapshot" download title="Download the newest frame as a JPEG">' + SNAPSHOT_ICON +
       '<span class="label">Snapshot</span></a></div>';
     this.picture = this.element.querySelector(".picture");
@@ -37,6 +40,7 @@
     this.meta = this.element.querySelector(".meta");
     this.snapshot = this.element.querySelector(".snapshot");
     this.snapshot.href = encodeURIComponent(name) + "/snapshot.jpg";
+    this.element.querySelector(".timeline").href = encodeURIComponent(name) + "/timeline";
     this.snapshot.addEventListener("click", function (event) { event.stopPropagation(); });
   }
 
@@ -44,7 +48,7 @@
     var view = tcpcam.describe(camera);
     tcpcam.showState(this.picture, view);
     tcpcam.setBadge(this.badge, view);
-    this.meta.textContent = view.kind === "live" ? view.detail
+    this.meta.textContent = view.kind === "live" ? [view.detail, tcpcam.healthText(camera)].filter(Boolean).join(" · ")
       : camera.last_frame_age === null ? "" : "last frame " + tcpcam.ago(camera.last_frame_age);
     this.hasFrame = view.hasFrame;
     tcpcam.enable(this.snapshot, view.hasFrame);
