@@ -14,7 +14,7 @@ from tcpcam.common.optionparsers import plainDoc
 DESCRIPTION = "tcpcam: get pictures off an ESP32 camera board and onto a computer."
 
 #: Subcommands that have subcommands of their own.
-NESTED = ("firmware",)
+NESTED = ("firmware", "fleet")
 
 #: Subcommand name, module under tcpcam.cli, one-line help.
 SUBCOMMANDS = (
