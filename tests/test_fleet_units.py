@@ -6,6 +6,7 @@ import os
 import pytest
 from record_support import jpegFrame
 
+from tcpcam.core.mac import key_text
 from tcpcam.fleet.balancer import plan, share
 from tcpcam.fleet.config import FleetConfigError, defaultRecorderId, fleetFromTexts
 from tcpcam.fleet.keys import eventKey, parseSegmentName, segmentKey, utcDaysBetween
@@ -13,7 +14,7 @@ from tcpcam.fleet.leases import Lease, LeaseTerms, leaseValue, parseLease
 from tcpcam.fleet.registry import CameraEntry, parseOptions
 from tcpcam.fleet.service import GapWatch
 from tcpcam.fleet.spool import Spool
-from tcpcam.record.config import ConfigError
+from tcpcam.record.config import OPTIONS, ConfigError
 from tcpcam.record.segments import SegmentStore
 
 
@@ -132,6 +133,13 @@ def test_key_layout_lists_by_camera_and_time():
     assert utcDaysBetween(1796125946110 - 86_400_000, 1796125946110) == ["2026-11-30", "2026-12-01"]
 
 
+def recorderDefaults(**texts):
+    """A recorder's checked option values, as ``twistd tcpcam-record --fleet`` makes them for the fleet's cameras."""
+    values, problems = OPTIONS.parse_texts({key: str(value) for key, value in texts.items()}, OPTIONS.defaults())
+    assert not problems
+    return values
+
+
 def test_camera_entries_are_checked_and_pins_resolved(tmp_path, monkeypatch):
     entry = CameraEntry("door", "tcp:host=10.0.0.5:port=3333", pinRef="env:DOOR_PIN",
                         options=parseOptions(["mode=motion", "frame_timeout=10"]))
@@ -140,9 +148,10 @@ def test_camera_entries_are_checked_and_pins_resolved(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="DOOR_PIN is not set"):
         again.resolvePin()
     monkeypatch.setenv("DOOR_PIN", "4711")
-    config = again.cameraConfig({"pin": "1235", "frame_timeout": 5.0, "max_frame_bytes": 1 << 20, "motion": False,
-                                 "mode": "continuous", "motion_threshold": 0.01, "pre_roll": 1.0, "post_roll": 2.0})
+    defaults = recorderDefaults(pin="1235", frame_timeout=5.0)
+    config = again.cameraConfig(defaults)
     assert (config.pin, config.mode, config.motion, config.frameTimeout) == ("4711", "motion", True, 10)
+    assert config.key is None
     pinFile = tmp_path / "pin"
     pinFile.write_text("9999\n")
     assert CameraEntry("yard", "tcp:host=a:port=1", pinRef="file:%s" % pinFile).resolvePin() == "9999"
@@ -156,6 +165,27 @@ def test_camera_entries_are_checked_and_pins_resolved(tmp_path, monkeypatch):
         parseOptions(["mode=sometimes"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parseOptions(["colour=red"])
+
+
+def test_a_registered_camera_gets_its_device_key_from_a_file_never_from_nats(tmp_path):
+    mine, recorders = bytes(range(32)), bytes(range(32, 64))
+    keyFile = tmp_path / "door.key"
+    keyFile.write_text(key_text(mine) + "\n")
+    entry = CameraEntry.fromJson(CameraEntry("door", "tcp:host=a:port=1",
+                                             options=parseOptions(["key_file=%s" % keyFile])).toJson())
+    assert str(keyFile).encode() in entry.toJson() and key_text(mine).encode() not in entry.toJson()
+    # The camera's key file replaces the recorder's own --key; a camera without one speaks with the recorder's.
+    assert entry.cameraConfig(recorderDefaults(key=key_text(recorders))).key == mine
+    assert CameraEntry("yard", "tcp:host=a:port=1").cameraConfig(recorderDefaults(key=key_text(recorders))).key \
+        == recorders
+    assert CameraEntry("gate", "tcp:host=a:port=1").cameraConfig(recorderDefaults()).key is None
+    with pytest.raises(ConfigError, match="stays off NATS"):
+        parseOptions(["key=%s" % key_text(mine)])
+    with pytest.raises(ConfigError, match="stays off NATS"):
+        CameraEntry.fromJson(json.dumps({"name": "a", "endpoint": "x", "options": {"key": key_text(mine)}}).encode())
+    with pytest.raises(ConfigError, match="cannot read key_file"):
+        CameraEntry("gate", "tcp:host=a:port=1", options={"key_file": str(tmp_path / "none")}).cameraConfig(
+            recorderDefaults())
 
 
 def test_fleet_options():

@@ -8,9 +8,11 @@ A value is JSON::
      "recorder": null}               # pinned to a recorder by ``tcpcam fleet move``, or null
 
 A PIN reference is read by the recorder that records the camera, so a PIN
-need not sit in the registry. The options are checked with the recorder's
-own camera table (:data:`tcpcam.record.config.CAMERA_OPTIONS`) both when
-written and when read.
+need not sit in the registry. A protocol-2 device key never does: the option
+``key`` is refused, ``key_file`` names a file each recorder reads (it replaces
+the recorder's own ``--key``/``--key-file``, as in a ``[cameras.NAME]``
+table). The options are checked with the recorder's own camera table
+(:data:`tcpcam.record.config.CAMERA_OPTIONS`) both when written and when read.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from tcpcam.record.config import CAMERA_OPTIONS, MASK_KEY, CameraConfig, ConfigE
 MAX_ENTRY_BYTES = 64 * 1024
 #: Bytes a PIN file may hold.
 MAX_PIN_FILE_BYTES = 4096
+#: Camera options that are not registry options: the endpoint and PIN have fields of their own, a key stays off NATS.
+NOT_OPTIONS = ("endpoint", "pin", "key")
+#: What a device key given as an option is told.
+KEY_REFUSED = "a device key stays off NATS: give key_file=PATH, a file each recorder reads"
 
 
 @dataclass
@@ -84,7 +90,9 @@ class CameraEntry:
         if mask is not None:
             checkMask(mask, "camera %s" % self.name)
         for key, value in options.items():
-            if key not in CAMERA_OPTIONS or key in ("endpoint", "pin"):
+            if key == "key":
+                raise ConfigError("camera %s: %s" % (self.name, KEY_REFUSED))
+            if key not in CAMERA_OPTIONS or key in NOT_OPTIONS:
                 raise ConfigError("camera %s: unknown option %r" % (self.name, key))
             try:
                 CAMERA_OPTIONS[key].check(value)
@@ -118,6 +126,8 @@ class CameraEntry:
 
         values = dict(defaults)
         values.update(self.options)
+        if "key_file" in self.options:
+            values["key"] = ""  # the camera's own key file replaces the recorder's key
         values["pin"] = self.resolvePin(defaults.get("pin", limits.DEFAULT_PIN))
         return _camera(self.name, self.endpoint, values)
 
@@ -128,9 +138,10 @@ def parseOptions(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in CAMERA_OPTIONS or key in ("endpoint", "pin"):
-            known = ", ".join(option.name for option in CAMERA_OPTIONS.options
-                              if option.name not in ("endpoint", "pin"))
+        if key == "key":
+            raise ConfigError("bad --option key=...: %s" % KEY_REFUSED)
+        if not sep or key not in CAMERA_OPTIONS or key in NOT_OPTIONS:
+            known = ", ".join(option.name for option in CAMERA_OPTIONS.options if option.name not in NOT_OPTIONS)
             raise ConfigError("bad --option %r: expected KEY=VALUE with KEY one of %s" % (pair, known))
         try:
             options[key] = CAMERA_OPTIONS[key].from_text(text)
