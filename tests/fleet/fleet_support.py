@@ -255,9 +255,38 @@ class NumberedSource:
         return numberedFrame(self.camera, self.count, self.size)
 
 
+def numberedPicture(camera, number):
+    """A real JPEG picture (it decodes, so it can be exported) whose comment says its camera and number."""
+    picture = _FILLERS.get("picture")
+    if picture is None:
+        from record_support import realJpeg
+
+        picture = _FILLERS["picture"] = realJpeg()
+    comment = b"tcpcam %04d %08d" % (camera, number)
+    return picture[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + picture[2:]
+
+
+def pictureNumber(frame):
+    """``(camera, number)`` of a :func:`numberedPicture`."""
+    camera, number = frame[6:26].split(b" ")[1:3]
+    return int(camera), int(number)
+
+
+@implementer(IFrameSource)
+class NumberedPictures(NumberedSource):
+    """A :class:`NumberedSource` of real pictures (:func:`numberedPicture`)."""
+
+    def nextFrame(self):
+        self.count += 1
+        return numberedPicture(self.camera, self.count)
+
+
 @defer.inlineCallbacks
-def cameraFarm(count, interval=0.2, size=3000):
-    """``count`` reference servers with numbered sources on loopback: ``[(source, port, endpoint)]``."""
+def cameraFarm(count, interval=0.2, size=3000, pictures=False):
+    """``count`` reference servers with numbered sources on loopback: ``[(source, port, endpoint)]``.
+
+    With ``pictures`` the frames are real JPEG pictures (:func:`numberedPicture`), else :func:`numberedFrame`.
+    """
     from twisted.internet import reactor
     from twisted.internet.endpoints import serverFromString
 
@@ -265,7 +294,7 @@ def cameraFarm(count, interval=0.2, size=3000):
 
     cameras = []
     for index in range(count):
-        source = NumberedSource(index, size)
+        source = (NumberedPictures if pictures else NumberedSource)(index, size)
         factory = TCPCamServerFactory(source, pin="1235", interval=interval, reactor=reactor)
         port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
         cameras.append((source, port, "tcp:host=127.0.0.1:port=%d" % port.getHost().port))
@@ -392,6 +421,21 @@ def storedFrames(client, prefix=""):
     for frames in found.values():
         frames.sort()
     return found
+
+
+def storedPictures(client, prefix):
+    """Every frame in the object store under ``prefix``: ``[(time ms, jpeg), ...]`` in time order."""
+    found = []
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", ()):
+            key = item["Key"]
+            if not key.endswith(".json") or "/events/" in key:
+                continue
+            index = json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+            data = client.get_object(Bucket=BUCKET, Key=index["key"])["Body"].read()
+            found.extend((timeMs, data[offset:offset + length]) for timeMs, offset, length, *_ in index["frames"])
+    return sorted(found)
 
 
 def segmentKeys(client, prefix=""):

@@ -235,6 +235,16 @@ def test_footage_reader_reads_the_object_store(weed, tmp_path, credentials):
     assert list(remote.frames("cam7", start, end)) == list(local.frames("cam7", start, end))
     assert list(remote.frames("cam7", start, end, every=2)) == list(local.frames("cam7", start, end, every=2))
     assert remote.frameAt("cam7", 1_800_000_002.2) == local.frameAt("cam7", 1_800_000_002.2)
+    # Stepping, as the timeline does: within a segment, across the gaps between them, past either end, days on.
+    for when in (start, 1_800_000_000.03, 1_800_000_000.05, 1_800_000_001.0, 1_800_000_004.15, 1_800_000_005.0,
+                 1_800_000_000.0 + 3 * 86400):
+        assert remote.frameAfter("cam7", when) == local.frameAfter("cam7", when), when
+        assert remote.frameBefore("cam7", when) == local.frameBefore("cam7", when), when
+        assert remote.frameAt("cam7", when) == local.frameAt("cam7", when), when
+    assert remote.frameBefore("cam7", start) is None and remote.frameAfter("cam7", end) is None
+    assert remote.batch("cam7", start, end, 4, 10 ** 6) == local.batch("cam7", start, end, 4, 10 ** 6)
+    assert len(remote.batch("cam7", start, end, 10, 5000)) == 2  # stops once the bytes are read
+    assert remote.batch("cam7", start, end, 3, 10 ** 6, every=2) == local.batch("cam7", start, end, 3, 10 ** 6, every=2)
     assert remote.latestFrames("cam7", 4) == local.latestFrames("cam7", 4)
     [event] = remote.events("cam7", start, end)
     assert (event.start, event.end, event.region, event.hasThumbnail) == (1_800_000_000.05, 1_800_000_001.0,

@@ -17,14 +17,14 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tcpcam.common.jpeg import jpegProblem
-from tcpcam.fleet.keys import EVENTS_FOLDER, parseEventName, parseSegmentName, utcDaysBetween
+from tcpcam.fleet.keys import EVENTS_FOLDER, parseEventName, parseSegmentName, utcDay, utcDaysBetween
 from tcpcam.record.config import checkName
-from tcpcam.record.footage import MAX_EVENTS, MAX_LATEST, MAX_SPANS, Event
+from tcpcam.record.footage import MAX_EVENTS, MAX_LATEST, MAX_SPANS, Event, firstFrames
 from tcpcam.record.layout import dayName
 from tcpcam.record.segments import SPAN_GAP_SECONDS
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Longest a segment can run (the recorder's --segment-seconds bound), in ms: how far back a range looks.
 LONGEST_SEGMENT_MS = 3600 * 1000
+#: Unreadable frames a nearest-frame search skips before it gives up (as Footage does).
+NEAREST_TRIES = 8
 
 
 @dataclass(frozen=True)
@@ -189,19 +191,56 @@ class S3Footage:
     def frameAt(self, camera: str, when: float) -> tuple[float, bytes] | None:
         """The frame shown at ``when``: the last one at or before it, else the first after; or None."""
         whenMs = _ms(when)
-        before = self._segments(camera, whenMs - LONGEST_SEGMENT_MS, whenMs + 1)
-        for segment in reversed(before):
-            for timeMs, offset, length in reversed(self._index(segment)):
-                if timeMs <= whenMs:
-                    data = self._read(segment, offset, length)
-                    if data is not None:
-                        return timeMs / 1000.0, data
-        for segment in self._segments(camera, whenMs, whenMs + 86_400_000):
-            for timeMs, offset, length in self._index(segment):
-                if timeMs > whenMs:
-                    data = self._read(segment, offset, length)
-                    if data is not None:
-                        return timeMs / 1000.0, data
+        return self._lastBefore(camera, whenMs + 1) or self._firstAfter(camera, whenMs)
+
+    def frameAfter(self, camera: str, when: float) -> tuple[float, bytes] | None:
+        """The first frame later than ``when`` (the next one when stepping), or None."""
+        return self._firstAfter(camera, _ms(when))
+
+    def frameBefore(self, camera: str, when: float) -> tuple[float, bytes] | None:
+        """The last frame earlier than ``when`` (the previous one when stepping), or None."""
+        return self._lastBefore(camera, _ms(when))
+
+    def _lastBefore(self, camera: str, limitMs: int) -> tuple[float, bytes] | None:
+        """The newest readable frame before ``limitMs``, however far back (at most :data:`NEAREST_TRIES` reads)."""
+        self.folder(camera)
+        lastDay = utcDay(limitMs)
+        tries = 0
+        for day in reversed(self._utcDays(camera)):
+            if day > lastDay:
+                continue
+            for segment in sorted(self._segmentsOfDay(camera, day), key=lambda s: s.startMs, reverse=True):
+                if segment.startMs >= limitMs:
+                    continue
+                for timeMs, offset, length in reversed(self._index(segment)):
+                    if timeMs < limitMs:
+                        data = self._read(segment, offset, length)
+                        if data is not None:
+                            return timeMs / 1000.0, data
+                        tries += 1
+                        if tries >= NEAREST_TRIES:
+                            return None
+        return None
+
+    def _firstAfter(self, camera: str, afterMs: int) -> tuple[float, bytes] | None:
+        """The oldest readable frame later than ``afterMs``, however far on (at most :data:`NEAREST_TRIES` reads)."""
+        self.folder(camera)
+        firstDay = utcDay(afterMs - LONGEST_SEGMENT_MS)
+        tries = 0
+        for day in self._utcDays(camera):
+            if day < firstDay:
+                continue
+            for segment in sorted(self._segmentsOfDay(camera, day), key=lambda s: s.startMs):
+                if segment.endMs < afterMs:
+                    continue
+                for timeMs, offset, length in self._index(segment):
+                    if timeMs > afterMs:
+                        data = self._read(segment, offset, length)
+                        if data is not None:
+                            return timeMs / 1000.0, data
+                        tries += 1
+                        if tries >= NEAREST_TRIES:
+                            return None
         return None
 
     def latestFrames(self, camera: str, count: int) -> list[tuple[float, bytes]]:
@@ -221,7 +260,7 @@ class S3Footage:
         return list(reversed(found))
 
     def frames(self, camera: str, start: float, end: float,
-               every: float | None = None) -> Iterator[tuple[float, bytes]]:
+               every: float | None = None) -> Generator[tuple[float, bytes], None, None]:
         """``(time, jpeg)`` of the frames ``start <= time < end`` in time order (one per ``every`` s if given)."""
         startMs, endMs = _ms(start), _ms(end)
         wanted = startMs
@@ -254,6 +293,11 @@ class S3Footage:
                         yield timeMs / 1000.0, data
             finally:
                 body.close()
+
+    def batch(self, camera: str, start: float, end: float, count: int, maxBytes: int,
+              every: float | None = None) -> list[tuple[float, bytes]]:
+        """The first frames of :meth:`frames` as a list: at most ``count``, and no more once ``maxBytes`` are read."""
+        return firstFrames(self.frames(camera, start, end, every=every), count, maxBytes)
 
     # -- events ----------------------------------------------------------------
 
@@ -302,8 +346,6 @@ class S3Footage:
         return sorted(found, key=lambda event: event.start)[:MAX_EVENTS]
 
     def _eventBodyById(self, camera: str, eventId: int) -> dict[str, Any] | None:
-        from tcpcam.fleet.keys import utcDay
-
         for body in self._eventsOfDay(camera, utcDay(int(eventId))):
             if int(body["event"]["start_ms"]) == int(eventId):
                 return body

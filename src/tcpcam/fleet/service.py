@@ -133,7 +133,7 @@ class FleetService(MultiService):
         self.spool: Spool | None = None
         self.uploader: Uploader | None = None
         self.s3client: Any = None
-        self.footage: Any = None
+        self._footageClient: Any = None
         self.moves = 0
         self.expired = 0
         self.released = 0
@@ -159,21 +159,28 @@ class FleetService(MultiService):
     def _setUpStorage(self) -> None:
         s3 = self.fleet.s3
         if s3 is None:
-            from tcpcam.record.footage import Footage
-
-            self.footage = Footage(self.config.out)
             return
-        from tcpcam.fleet.s3footage import S3Footage
         from tcpcam.fleet.uploader import makeS3Client
 
         self.s3client = makeS3Client(s3)
-        self.footage = S3Footage(makeS3Client(s3), s3.bucket, s3.prefix)
+        self._footageClient = makeS3Client(s3)  # the pages' reads never wait behind the uploads
         if self.recording:
             from tcpcam.fleet.spool import Spool
             from tcpcam.fleet.uploader import Uploader
 
             self.spool = Spool(self.fleet.spoolDir, s3.prefix, self.recorderId, self.fleet.spoolBytes)
             self.uploader = Uploader(self.spool, self.s3client, s3.bucket, self._fromThread)
+
+    def openFootage(self) -> Any:
+        """A new reader of the fleet's footage: the object store's, or this member's ``--out`` without one."""
+        s3 = self.fleet.s3
+        if s3 is None:
+            from tcpcam.record.footage import Footage
+
+            return Footage(self.config.out)
+        from tcpcam.fleet.s3footage import S3Footage
+
+        return S3Footage(self._footageClient, s3.bucket, s3.prefix)
 
     def _fromThread(self, method: Callable[..., object], format: str, **fields: object) -> None:
         self._reactor.callFromThread(method, format, **fields)

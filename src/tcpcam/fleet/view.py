@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from tcpcam.fleet.live import RemoteCamera
+from tcpcam.record.retention import Retention, RetentionPolicy
 
 if TYPE_CHECKING:
     from tcpcam.fleet.service import FleetService
@@ -32,14 +33,29 @@ class FleetView:
         self.service = service
         self.config = service.config
         self._remote: dict[str, RemoteCamera] = {}
+        self._retention: Retention | None = None
         from tcpcam.fleet.metrics import FleetCollector
 
         self.extraCollectors = [FleetCollector(service)]
 
+    def openFootage(self) -> Any:
+        """A new reader of the footage the pages show (the object store's when the fleet has one)."""
+        return self.service.openFootage()
+
     @property
-    def footage(self) -> Any:
-        """The footage reader of the pages (the object store's when the fleet has one)."""
-        return self.service.footage
+    def footageFormat(self) -> str:
+        """The format of that footage: segments in the object store, else this member's ``--format``."""
+        return "segments" if self.service.fleet.s3 is not None else self.config.format
+
+    @property
+    def retention(self) -> Retention:
+        """The free-space check of the pages' exports: the recorder's, or one of ``--out`` for ``tcpcam web``."""
+        if self.service.recorder is not None:
+            return self.service.recorder.retention
+        if self._retention is None:
+            self._retention = Retention(self.config.out, RetentionPolicy(
+                minFreeBytes=self.config.minFree, minFreePercent=self.config.minFreePercent), {})
+        return self._retention
 
     @property
     def cameras(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from tcpcam.core.mac import KEY_BYTES
 from tcpcam.record.camera import CameraRecorder, FactoryMaker, defaultFactoryMaker
 from tcpcam.record.endpoints import LaterEndpoint
 from tcpcam.record.eventlog import EventLog
+from tcpcam.record.footage import Footage
 from tcpcam.record.motion import MotionWorker
 from tcpcam.record.retention import Retention, RetentionPolicy
 from tcpcam.record.simulated import SimulatedCamera
@@ -28,7 +29,6 @@ from tcpcam.record.writer import DiskWriter
 
 if TYPE_CHECKING:
     from tcpcam.record.config import CameraConfig, RecorderConfig
-    from tcpcam.record.footage import Footage
     from tcpcam.record.web import WebService
     from tcpcam.record.writer import Store
 
@@ -71,7 +71,6 @@ class RecorderService(MultiService):
             self.web = WebService(config.web, self, reactor)
             self.web.setServiceParent(self)
         self._factoryMaker = factoryMaker
-        self._footage: Footage | None = None
         #: Called with each new camera's store before its recorder starts (the fleet's uploader hooks in here).
         self.onStore: Callable[[CameraConfig, Store], object] | None = None
         for camera in config.cameras:
@@ -120,14 +119,14 @@ class RecorderService(MultiService):
 
         return maybeDeferred(lambda: stopping).addBoth(closeStore)
 
-    @property
-    def footage(self) -> Footage:
-        """The read API of this recorder's footage, for the web pages (a fleet member's reads the object store)."""
-        if self._footage is None:
-            from tcpcam.record.footage import Footage
+    def openFootage(self) -> Footage:
+        """A new reader of this recorder's footage, for the web pages and their exports (a fleet's reads S3)."""
+        return Footage(self.config.out)
 
-            self._footage = Footage(self.config.out)
-        return self._footage
+    @property
+    def footageFormat(self) -> str:
+        """The format of the footage :meth:`openFootage` reads (the timeline needs ``segments``)."""
+        return self.config.format
 
     @property
     def retention(self) -> Retention:
