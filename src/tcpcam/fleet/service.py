@@ -76,6 +76,9 @@ TAKES_PER_TICK = 25
 UNUSABLE_SECONDS = 30.0
 #: Seconds a stopping member waits for the spool to empty (while the object store answers).
 DRAIN_SECONDS = 10.0
+#: What a member's presence key tells the pages of the others of each camera it records (protocol 2's health too).
+PRESENCE_FIELDS = ("state", "connected", "fps", "last_frame_age", "frames", "bytes", "bad_frames", "reconnects",
+                   "viewers", "protocol", "lost_frames", "health")
 
 
 class GapWatch:
@@ -496,8 +499,7 @@ class FleetService(MultiService):
         if self.recorder is not None:
             for name, camera in list(self.recorder.cameras.items()):
                 status = camera.status()
-                cameras[name] = {key: status[key] for key in ("state", "connected", "fps", "last_frame_age", "frames",
-                                                              "bytes", "bad_frames", "reconnects", "viewers")}
+                cameras[name] = {key: status[key] for key in PRESENCE_FIELDS}
         return {"recorder": self.recorderId, "recording": self.recording, "started": round(self.started, 3),
                 "host": os.uname().nodename, "cameras": cameras,
                 "web": self.web.url if self.web is not None else None}
