@@ -269,6 +269,10 @@ def main():
             garbage = ((eight[0] - eight[1]) - (one[0] - one[1])) / 7
             print("  per extra client: %+.0f bytes of garbage per frame cycle, %+.0f bytes live (frame: %d bytes)"
                   % (garbage, (eight[1] - one[1]) / 7, args.size))
+    if all(heap[protocol, clients][1] is not None for protocol in PROTOCOLS for clients in CLIENTS):
+        print("live heap of a protocol 2 session over a legacy one, after its handshake: %s" % ", ".join(
+            "%+.0f bytes a client with %d" % ((heap[2, clients][1] - heap[1, clients][1]) / clients, clients)
+            for clients in CLIENTS))
     print("start to first frame (median of %d): %s" % (START_RUNS, ", ".join(
         "%s %.0f ms" % (name, seconds * 1000) for name, seconds in starts.items())))
     print("  ratio firmware .mpy / reference: %.2f" % (starts["firmware .mpy"] / starts["reference"]))

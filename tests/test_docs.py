@@ -34,6 +34,12 @@ takes fails the test, so nothing is skipped silently:
     rewritten to it). N > 0 runs to
     its end (exit status 0, the output written); a stream (N <= 0) runs until
     its first file, then gets SIGINT (exit status 130).
+``remote``
+    ``tcpcam info HOST``, ``tcpcam set HOST NAME=VALUE ...``: HOST becomes
+    the document's local ``tcpcam serve`` (``--port`` set to it) and a
+    ``--key`` shown is rewritten to the document's key; it must exit 0,
+    ``info`` printing one JSON object with the device's facts, ``set`` every
+    setting it asked for.
 ``server``
     ``tcpcam serve``, ``twistd -n tcpcam-server``, ``tcpcam firmware
     simulate``: the listening address is rewritten to a free loopback port
@@ -98,6 +104,8 @@ import pytest
 from install_support import PIP_ENV, buildable, copyProject, seeThisEnvironment
 
 from tcpcam.cli import get as get_command
+from tcpcam.cli import info as info_command
+from tcpcam.cli import set as set_command
 from tcpcam.common.jpeg import jpegProblem
 from tcpcam.core import device_config
 from tcpcam.core.mac import KEY_BYTES, key_text
@@ -376,6 +384,8 @@ class DocumentRun:
         if first == "tcpcam":
             if rest[:1] == ["get"]:
                 return "get"
+            if rest[:1] in (["info"], ["set"]):
+                return "remote"
             if rest[:1] == ["serve"] or rest[:2] == ["firmware", "simulate"]:
                 return "server"
             if rest[:1] == ["record"]:
@@ -450,6 +460,23 @@ class DocumentRun:
         assert status == 130, status
         made = pictures() - before
         assert made and all(jpegProblem(path.read_bytes()) is None for path in made)
+
+    def run_remote(self, words):
+        parser = argparse.ArgumentParser()
+        (info_command if words[1] == "info" else set_command).add_arguments(parser)
+        args = parser.parse_intermixed_args(words[2:])
+        words = list(words)
+        words[words.index(args.host, 2)] = "127.0.0.1"
+        words = withOption(words, "--port", str(self.server(args.pin)))
+        if "--key" in words:
+            words = withOption(words, "--key", self.key)
+        status, output = self.run(words)
+        assert status == 0, output
+        if words[1] == "info":
+            assert "name" in json.loads(output)["device"], output
+        else:
+            for assignment in args.settings:
+                assert assignment.split("=", 1)[0] in output, (assignment, output)
 
     def run_server(self, words):
         port = freePort()

@@ -37,9 +37,8 @@ Query: ``from`` (Unix seconds, required), ``speed`` (:data:`MIN_SPEED` to
 from __future__ import annotations
 
 from collections import deque
-from typing import cast
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -51,6 +50,7 @@ from tcpcam.record.web import query
 from tcpcam.record.web.plain import NO_CACHE, plainText
 from tcpcam.record.web.query import BadQuery
 from tcpcam.record.web.reads import RETRY_SECONDS, FootageReads, ReadsBusy
+from tcpcam.record.web.stall import StallWatch
 from tcpcam.record.web.stream import STREAM_TYPE, ViewerLimits, clientHost, partHeader
 from tcpcam.record.web.timeline import hasFootage
 
@@ -114,7 +114,7 @@ class PlaybackStream:
         self._paused = False
         self._done = False
         self._timer: IDelayedCall | None = None
-        self._deadline: IDelayedCall | None = None
+        self._watch = StallWatch(clock, self.stallTimeout, request, self._stall)
         self._lastTime: float | None = None
         self._lastDue = 0.0
         self._due = 0.0
@@ -198,13 +198,13 @@ class PlaybackStream:
         """The connection is full: send nothing more for now."""
         self._paused = True
         self._cancel("_timer")
-        if self._deadline is None and not self._done:
-            self._deadline = self._clock.callLater(self.stallTimeout, self._stall)
+        if not self._done:
+            self._watch.arm()
 
     def resumeProducing(self) -> None:
         """The connection has room: go on."""
         self._paused = False
-        self._cancel("_deadline")
+        self._watch.cancel()
         self._schedule()
 
     def stopProducing(self) -> None:
@@ -216,14 +216,10 @@ class PlaybackStream:
         self._finish()
 
     def _stall(self) -> None:
-        self._deadline = None
         if self._done:
             return
         self.stalled = True
         self._detach()
-        transport = self.request.channel.transport if self.request.channel is not None else None
-        if transport is not None:
-            cast(ITCPTransport, transport).abortConnection()
 
     def _finish(self) -> None:
         if self._done:
@@ -248,7 +244,7 @@ class PlaybackStream:
         self._done = True
         self._queue.clear()
         self._cancel("_timer")
-        self._cancel("_deadline")
+        self._watch.cancel()
         self._limits.remove(self)
 
 

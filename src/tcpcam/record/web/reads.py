@@ -22,10 +22,10 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, ITCPTransport
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -35,6 +35,7 @@ from zope.interface import implementer
 
 from tcpcam.record.footage import Footage
 from tcpcam.record.web.plain import NO_CACHE, plainText
+from tcpcam.record.web.stall import StallWatch
 
 log = Logger(namespace="tcpcam.record")
 
@@ -208,7 +209,7 @@ class FileSender:
         self._paused = False
         self._reading = False
         self._done = False
-        self._deadline: IDelayedCall | None = None
+        self._watch = StallWatch(reads.reactor, self.stallTimeout, request, self._stall)
 
     def start(self) -> None:
         """Begin sending (the headers are set by the caller)."""
@@ -251,13 +252,13 @@ class FileSender:
     def pauseProducing(self) -> None:
         """The connection is full: read no more for now."""
         self._paused = True
-        if self._deadline is None and not self._done:
-            self._deadline = self.reads.reactor.callLater(self.stallTimeout, self._stall)
+        if not self._done:
+            self._watch.arm()
 
     def resumeProducing(self) -> None:
         """The connection has room: read the next chunk."""
         self._paused = False
-        self._cancelDeadline()
+        self._watch.cancel()
         self._readMore()
 
     def stopProducing(self) -> None:
@@ -265,25 +266,15 @@ class FileSender:
         self._finish()
 
     def _stall(self) -> None:
-        self._deadline = None
         if self._done:
             return
         self.stalled = True
         self.reads.stalled += 1
         self._finish()
-        transport = self.request.channel.transport if self.request.channel is not None else None
-        if transport is not None:
-            cast(ITCPTransport, transport).abortConnection()
-
-    def _cancelDeadline(self) -> None:
-        if self._deadline is not None:
-            if self._deadline.active():
-                self._deadline.cancel()
-            self._deadline = None
 
     def _finish(self) -> None:
         self._done = True
-        self._cancelDeadline()
+        self._watch.cancel()
         if not self._reading:
             self._close()
 

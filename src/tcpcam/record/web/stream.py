@@ -10,15 +10,16 @@ viewers of a camera and of an address.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
 from tcpcam.record.web.plain import NO_CACHE, plainText
+from tcpcam.record.web.stall import StallWatch
 
 if TYPE_CHECKING:
     from tcpcam.record.camera import CameraRecorder
@@ -78,7 +79,7 @@ class MjpegViewer:
         self._limits = limits
         self._paused = False
         self._pending: bytes | None = None
-        self._deadline: IDelayedCall | None = None
+        self._watch = StallWatch(clock, self.stallTimeout, request, self._stall)
         self._done = False
 
     @property
@@ -104,8 +105,7 @@ class MjpegViewer:
             if self._pending is not None:
                 self.skipped += 1
             self._pending = frame
-            if self._deadline is None:
-                self._deadline = self._clock.callLater(self.stallTimeout, self._stall)
+            self._watch.arm()
             return
         self._send(frame)
 
@@ -122,7 +122,7 @@ class MjpegViewer:
     def resumeProducing(self) -> None:
         """The connection has room: send the frame kept back, if any."""
         self._paused = False
-        self._cancelDeadline()
+        self._watch.cancel()
         frame, self._pending = self._pending, None
         if frame is not None and not self._done:
             self._send(frame)
@@ -139,21 +139,11 @@ class MjpegViewer:
             self.request.finish()
 
     def _stall(self) -> None:
-        self._deadline = None
         if self._done:
             return
         self.stalled = True
         self._limits.stalled += 1
         self._detach()
-        transport = self.request.channel.transport if self.request.channel is not None else None
-        if transport is not None:
-            cast(ITCPTransport, transport).abortConnection()
-
-    def _cancelDeadline(self) -> None:
-        if self._deadline is not None:
-            if self._deadline.active():
-                self._deadline.cancel()
-            self._deadline = None
 
     def _finished(self, result: None | Failure) -> None:
         self._detach()
@@ -163,7 +153,7 @@ class MjpegViewer:
             return
         self._done = True
         self._pending = None
-        self._cancelDeadline()
+        self._watch.cancel()
         self.camera.removeViewer(self)
         self._limits.remove(self)
 
