@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from tcpcam.core.text import plural
 from tcpcam.fleet import config as fleetconfig
 from tcpcam.record.config import ConfigError
 
@@ -134,5 +135,5 @@ async def _list(registry: Any, link: Any, asJson: bool, leaseBucket: str, presen
     for entry in entries:
         pinned = " (pinned to %s)" % entry.recorder if entry.recorder else ""
         print("%-20s %-45s %s%s" % (entry.name, entry.endpoint, holders[entry.name] or "-", pinned))
-    print("%d cameras; live recorders: %s%s" % (len(entries), ", ".join(recorders) or "none",
+    print("%s; live recorders: %s%s" % (plural(len(entries), "camera"), ", ".join(recorders) or "none",
                                                 "; web only: " + ", ".join(viewers) if viewers else ""))

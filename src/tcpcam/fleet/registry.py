@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tcpcam.core import limits
+from tcpcam.core.text import plural
 from tcpcam.record.config import CAMERA_OPTIONS, MASK_KEY, CameraConfig, ConfigError, checkMask, checkName
 
 #: Bytes a registry value may hold.
@@ -60,7 +61,7 @@ class CameraEntry:
     def fromJson(cls, value: bytes) -> CameraEntry:
         """Read and check a registry value (ConfigError with one line)."""
         if len(value) > MAX_ENTRY_BYTES:
-            raise ConfigError("registry value over %d bytes" % MAX_ENTRY_BYTES)
+            raise ConfigError("registry value over %s" % plural(MAX_ENTRY_BYTES, "byte"))
         try:
             data = json.loads(value)
         except ValueError:

@@ -35,6 +35,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from tcpcam.core.text import plural
 from tcpcam.fleet.aio import asDeferred, wait
 from tcpcam.fleet.balancer import plan
 from tcpcam.fleet.events import EventPublisher
@@ -356,8 +357,8 @@ class FleetService(MultiService):
         if behind != self._spoolFull:
             self._spoolFull = behind
             if behind:
-                log.warn("fleet: the spool holds its {limit} bytes: finished segments wait in the recording folder"
-                         " and follow in order once uploads make room", limit=spool.maxBytes)
+                log.warn("fleet: the spool holds its {limit}: finished segments wait in the recording folder"
+                         " and follow in order once uploads make room", limit=plural(spool.maxBytes, "byte"))
             else:
                 log.info("fleet: the spool has room again")
 
