@@ -44,6 +44,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def build_parser():
+    """The benchmark's options (the README's benchmark table shows the command)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cameras", type=int, default=200)
     parser.add_argument("--recorders", type=int, default=4)
