@@ -300,15 +300,13 @@ async def bench(args, folder):
 
 async def moveTimes(watch, orphans, since):
     """Seconds from ``since`` until every orphan had a ``lease_taken``, and a ``connect``, on another recorder."""
-    import nats.errors
-
     subscription = await watch.js.pull_subscribe("tcpcam.events.>", stream="TCPCAM_EVENTS")
     taken, connected = {}, {}
     try:
         while True:
             try:
                 messages = await subscription.fetch(1000, timeout=2)
-            except nats.errors.TimeoutError:
+            except asyncio.TimeoutError:  # nats.errors.TimeoutError, or the bare one fetch also raises
                 break
             for message in messages:
                 event = json.loads(message.data)

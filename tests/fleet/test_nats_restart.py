@@ -96,15 +96,13 @@ async def restarts(natsServer, weed, cameras, recorders):
 
 async def eventKinds(watch):
     """The kinds of every event in the stream, in order."""
-    import nats.errors
-
     subscription = await watch.js.pull_subscribe("tcpcam.events.>", stream="TCPCAM_EVENTS")
     kinds = []
     try:
         while True:
             try:
                 messages = await subscription.fetch(500, timeout=1)
-            except nats.errors.TimeoutError:
+            except asyncio.TimeoutError:  # nats.errors.TimeoutError, or the bare one fetch also raises
                 break
             for message in messages:
                 kinds.append(json.loads(message.data)["event"])

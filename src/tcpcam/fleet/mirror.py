@@ -84,8 +84,6 @@ class KvMirror:
 
     async def run(self) -> None:
         """Watch until :meth:`stop`."""
-        import nats.errors
-
         while not self._stopped:
             try:
                 watcher = await self.kv.watchall()
@@ -101,7 +99,7 @@ class KvMirror:
                 while not self._stopped and not self._restart and self.clock() - started < self.refreshSeconds:
                     try:
                         entry = await watcher.updates(timeout=self.pollSeconds)
-                    except nats.errors.TimeoutError:
+                    except asyncio.TimeoutError:  # nats.errors.TimeoutError, or the bare one nats-py also raises
                         continue
                     if entry is None:  # every live key replayed
                         if replay is not None:
