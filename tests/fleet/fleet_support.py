@@ -19,11 +19,11 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 
 import pytest
 from twisted.internet import defer
+from wait_support import waitUntil
 from zope.interface import implementer
 
 from tcpcam.server.sources.base import IFrameSource
@@ -90,18 +90,6 @@ def stopProcess(process, grace=5.0):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
-
-
-def waitUntil(predicate, timeout, what, step=0.05):
-    """Poll ``predicate`` (blocking) until true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail("timed out after %g s waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 class NatsServer:

@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -191,57 +191,47 @@ class S3Footage:
     def frameAt(self, camera: str, when: float) -> tuple[float, bytes] | None:
         """The frame shown at ``when``: the last one at or before it, else the first after; or None."""
         whenMs = _ms(when)
-        return self._lastBefore(camera, whenMs + 1) or self._firstAfter(camera, whenMs)
+        return self._nearest(camera, whenMs + 1, later=False) or self._nearest(camera, whenMs, later=True)
 
     def frameAfter(self, camera: str, when: float) -> tuple[float, bytes] | None:
         """The first frame later than ``when`` (the next one when stepping), or None."""
-        return self._firstAfter(camera, _ms(when))
+        return self._nearest(camera, _ms(when), later=True)
 
     def frameBefore(self, camera: str, when: float) -> tuple[float, bytes] | None:
         """The last frame earlier than ``when`` (the previous one when stepping), or None."""
-        return self._lastBefore(camera, _ms(when))
+        return self._nearest(camera, _ms(when), later=False)
 
-    def _lastBefore(self, camera: str, limitMs: int) -> tuple[float, bytes] | None:
-        """The newest readable frame before ``limitMs``, however far back (at most :data:`NEAREST_TRIES` reads)."""
+    def _nearest(self, camera: str, whenMs: int, later: bool) -> tuple[float, bytes] | None:
+        """The readable frame nearest ``whenMs``, after it (``later``) or before it, however far.
+
+        Gives up after :data:`NEAREST_TRIES` unreadable frames, as Footage does.
+        """
         self.folder(camera)
-        lastDay = utcDay(limitMs)
-        tries = 0
-        for day in reversed(self._utcDays(camera)):
-            if day > lastDay:
-                continue
-            for segment in sorted(self._segmentsOfDay(camera, day), key=lambda s: s.startMs, reverse=True):
-                if segment.startMs >= limitMs:
-                    continue
-                for timeMs, offset, length in reversed(self._index(segment)):
-                    if timeMs < limitMs:
-                        data = self._read(segment, offset, length)
-                        if data is not None:
-                            return timeMs / 1000.0, data
-                        tries += 1
-                        if tries >= NEAREST_TRIES:
-                            return None
+        for tries, (segment, timeMs, offset, length) in enumerate(self._rowsAway(camera, whenMs, later)):
+            if tries >= NEAREST_TRIES:
+                break
+            data = self._read(segment, offset, length)
+            if data is not None:
+                return timeMs / 1000.0, data
         return None
 
-    def _firstAfter(self, camera: str, afterMs: int) -> tuple[float, bytes] | None:
-        """The oldest readable frame later than ``afterMs``, however far on (at most :data:`NEAREST_TRIES` reads)."""
-        self.folder(camera)
-        firstDay = utcDay(afterMs - LONGEST_SEGMENT_MS)
-        tries = 0
-        for day in self._utcDays(camera):
-            if day < firstDay:
-                continue
-            for segment in sorted(self._segmentsOfDay(camera, day), key=lambda s: s.startMs):
-                if segment.endMs < afterMs:
+    def _rowsAway(self, camera: str, whenMs: int, later: bool) -> Iterator[tuple[StoredSegment, int, int, int]]:
+        """``(segment, time, offset, length)`` of the frames after (``later``) or before ``whenMs``, nearest first."""
+        days = self._utcDays(camera)
+        if later:
+            first = utcDay(whenMs - LONGEST_SEGMENT_MS)  # a segment is listed under the day it starts
+            days = [day for day in days if day >= first]
+        else:
+            last = utcDay(whenMs)
+            days = [day for day in reversed(days) if day <= last]
+        for day in days:
+            for segment in sorted(self._segmentsOfDay(camera, day), key=lambda s: s.startMs, reverse=not later):
+                if (segment.endMs < whenMs) if later else (segment.startMs >= whenMs):
                     continue
-                for timeMs, offset, length in self._index(segment):
-                    if timeMs > afterMs:
-                        data = self._read(segment, offset, length)
-                        if data is not None:
-                            return timeMs / 1000.0, data
-                        tries += 1
-                        if tries >= NEAREST_TRIES:
-                            return None
-        return None
+                rows = self._index(segment)
+                for timeMs, offset, length in (rows if later else reversed(rows)):
+                    if (timeMs > whenMs) if later else (timeMs < whenMs):
+                        yield segment, timeMs, offset, length
 
     def latestFrames(self, camera: str, count: int) -> list[tuple[float, bytes]]:
         """The ``count`` newest frames (at most :data:`MAX_LATEST`), oldest first."""
