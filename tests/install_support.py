@@ -44,12 +44,15 @@ def shadowPackages(shadow):
     """Link every installed package into ``shadow``, leaving tcpcam out."""
     stdlib = {os.path.realpath(sysconfig.get_paths()["stdlib"]),
               os.path.realpath(sysconfig.get_paths()["platstdlib"])}
+    # A console script (``pytest``, as tox runs it) puts its bin folder first on
+    # sys.path, where scripts such as ``incremental`` would hide the packages.
+    scripts = {os.path.realpath(sysconfig.get_paths()["scripts"]), os.path.realpath(os.path.dirname(sys.executable))}
     tests = os.path.dirname(os.path.abspath(__file__))
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):
             continue
         real = os.path.realpath(entry)
-        if real in stdlib or real == tests or "lib-dynload" in real or real.endswith(".zip"):
+        if real in stdlib or real in scripts or real == tests or "lib-dynload" in real or real.endswith(".zip"):
             continue
         _linkAll(entry, shadow, lambda name: (
             name.startswith(("tcpcam", "__editable__", "_sandbox")) or name.endswith(".pth")
