@@ -89,6 +89,12 @@ Files the commands expect, as a user would have them, are made first:
 JPEG files, and ``cameras.toml`` (the TOML example of docs/recorder.md,
 with its endpoints, ``out`` and ``web`` rewritten as above).
 
+``docs/fleet.md`` is the one document run elsewhere: its commands start
+nats-server and SeaweedFS, which come with the ``fleet`` extra, so
+``tests/fleet/test_fleet_docs.py`` runs every one of them in the ``fleet``
+tox env (addresses swapped for loopback ports, as here); this suite checks
+that the two read the same commands from the page, and its blocks' languages.
+
 Python, TOML, JSON, INI and text blocks are examples, not commands. A
 ``bash`` block is one script (a pipeline, say): it runs whole under
 ``bash -c`` and must exit 0; its output is checked where the page says.
@@ -118,6 +124,8 @@ from tcpcam.core.mac import KEY_BYTES, key_text
 
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = ["README.md"] + sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md"))
+#: Documents whose commands a test of another tox env runs (see the module docstring).
+RUN_ELSEWHERE = {"docs/fleet.md": "tests/fleet/test_fleet_docs.py"}
 #: Bound on one wait (a server to listen, a frame, a picture, a process to end), in seconds.
 WAIT = 60.0
 #: The entry point of twistd, for a Python that has no twistd script.
@@ -745,7 +753,7 @@ def test_the_documents_show_commands():
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.skipif(not buildable(), reason="installing tcpcam with no index needs setuptools>=70.1 or wheel")
-@pytest.mark.parametrize("document", DOCUMENTS)
+@pytest.mark.parametrize("document", [document for document in DOCUMENTS if document not in RUN_ELSEWHERE])
 def test_every_command_runs(tmp_path, document):
     run = DocumentRun(tmp_path, document)
     try:
@@ -766,6 +774,20 @@ def test_every_command_runs(tmp_path, document):
     finally:
         run.stopServers()
     assert run.kinds, "%s shows no command" % document
+
+
+@pytest.mark.parametrize("document", sorted(RUN_ELSEWHERE))
+def test_the_documents_run_elsewhere_are_run_command_by_command(document, monkeypatch):
+    import importlib.util
+
+    script = REPO / RUN_ELSEWHERE[document]
+    monkeypatch.syspath_prepend(str(script.parent))  # for its helpers
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shown = [shellText(words) for _, language, text in fencedBlocks(REPO / document) if language == "sh"
+             for words in shellCommands(text)]
+    assert len(shown) >= 5 and [shellText(shlex.split(line)) for line in module.docCommands()] == shown
 
 
 def test_the_benchmark_commands_of_the_readme_table_are_accepted():

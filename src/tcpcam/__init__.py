@@ -8,6 +8,8 @@ The package is a house of rooms, one sub-package each:
 - :mod:`tcpcam.client`: the Twisted client and its output sinks.
 - :mod:`tcpcam.server`: the Twisted reference server and its frame sources.
 - :mod:`tcpcam.record`: the recorder and its web interface.
+- :mod:`tcpcam.fleet`: many recorders sharing many cameras (NATS JetStream,
+  S3); its dependencies are the ``fleet`` extra.
 - :mod:`tcpcam.board`: host tools that configure, bundle, flash, deploy and
   simulate the firmware (whose own files are :mod:`tcpcam.firmware`).
 - :mod:`tcpcam.cli`: the ``tcpcam`` command line.

@@ -12,9 +12,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
+from wait_support import waitUntil
 
 #: Runs ``twistd`` with the arguments after it.
 TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
@@ -44,18 +44,6 @@ def chromium():
         if path:
             return path
     pytest.fail("chromium is not installed: apt-get install -y chromium chromium-driver")
-
-
-def waitUntil(predicate, timeout=15.0, what="the condition", step=0.1):
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail("timed out after %g s waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 class Process:

@@ -14,7 +14,7 @@ from tcpcam.common.optionparsers import plainDoc
 DESCRIPTION = "tcpcam: get pictures off an ESP32 camera board and onto a computer."
 
 #: Subcommands that have subcommands of their own.
-NESTED = ("firmware",)
+NESTED = ("firmware", "fleet")
 
 #: Subcommand name, module under tcpcam.cli, one-line help.
 SUBCOMMANDS = (
@@ -26,6 +26,8 @@ SUBCOMMANDS = (
     ("record", "record", "record from cameras, with a live view in the browser"),
     ("export", "export", "export recorded footage as an MP4 or a time-lapse"),
     ("convert", "convert", "convert JPEG trees and hourly MJPEG files into segments with an index"),
+    ("fleet", "fleet", "manage the cameras of a recorder fleet: add, remove, list, move"),
+    ("web", "web", "serve a fleet's web interface without recording"),
     ("password", "password", "set the password of the recorder's web interface, or make a token"),
     ("firmware", "firmware", "configure, bundle, flash, deploy or simulate the firmware"),
 )

@@ -155,6 +155,8 @@ class CameraRecorder(Service):
             self.motionStats = self._motion.addCamera(camera.name, camera.motionThreshold, camera.motionMask,
                                                       camera.preRoll, camera.postRoll, self._motionReport)
         self._client: _StateChangesOnly | None = None
+        #: Called as ``onMotion(kind, event)`` with each motion report (``start``, ``peak``, ``end``).
+        self.onMotion: Callable[[str, MotionEvent], object] | None = None
         #: Which endpoints speak only the legacy protocol (shared by the recorder's cameras).
         self.memory = ProtocolMemory() if memory is None else memory
         #: The protocol of the connection up or last up: 1 (legacy), 2, or None before any.
@@ -563,6 +565,11 @@ class CameraRecorder(Service):
             self._ringBytes -= len(ring.popleft()[1])
 
     def _motionReport(self, kind: str, event: MotionEvent) -> None:
+        self._reportMotion(kind, event)
+        if self.onMotion is not None:
+            self.onMotion(kind, event)
+
+    def _reportMotion(self, kind: str, event: MotionEvent) -> None:
         if kind == "start":
             self.motionEvent = event
             log.info("camera {name}: motion (score {score:.3f})", name=self.name, score=event.peakScore)

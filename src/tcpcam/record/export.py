@@ -160,7 +160,7 @@ class ExportJob:
     """
 
     def __init__(self, root: str, camera: str, start: float, end: float, path: str, every: float | None = None,
-                 fps: float = TIMELAPSE_FPS) -> None:
+                 fps: float = TIMELAPSE_FPS, opener: Callable[[], Any] | None = None) -> None:
         if not end > start:
             raise ValueError("the export's end must be after its start")
         if every is not None and not every > 0:
@@ -172,6 +172,8 @@ class ExportJob:
         self.path = path
         self.every = every
         self.fps = fps
+        #: Makes the footage reader the job reads (default: a Footage of ``root``; the fleet's reads S3).
+        self.opener = opener
         self.state = "new"
         self.total = 0
         self.done = 0
@@ -201,7 +203,7 @@ class ExportJob:
         if self.state != "new":
             raise ExportError("an export job runs once")
         self.state = "running"
-        footage = Footage(self.root)
+        footage = self.opener() if self.opener is not None else Footage(self.root)
         try:
             count = footage.count(self.camera, self.start_, self.end)
             if self.every:

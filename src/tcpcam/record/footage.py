@@ -96,6 +96,22 @@ def _ms(when: float) -> int:
     return int(round(when * 1000))
 
 
+def firstFrames(frames: Generator[tuple[float, bytes], None, None], count: int,
+                maxBytes: int) -> list[tuple[float, bytes]]:
+    """The first ``count`` frames of ``frames`` (fewer once ``maxBytes`` are taken); closes the generator."""
+    found: list[tuple[float, bytes]] = []
+    size = 0
+    try:
+        for when, data in frames:
+            found.append((when, data))
+            size += len(data)
+            if len(found) >= count or size >= maxBytes:
+                break
+    finally:
+        frames.close()
+    return found
+
+
 class Footage:
     """Read-only access to the segment store under ``root`` (see the module docstring)."""
 
@@ -298,18 +314,7 @@ class Footage:
         The segment file read is closed before it returns (for callers that
         read a little at a time, each time in any thread).
         """
-        found: list[tuple[float, bytes]] = []
-        size = 0
-        iterator = self.frames(camera, start, end, every=every)
-        try:
-            for when, data in iterator:
-                found.append((when, data))
-                size += len(data)
-                if len(found) >= count or size >= maxBytes:
-                    break
-        finally:
-            iterator.close()
-        return found
+        return firstFrames(self.frames(camera, start, end, every=every), count, maxBytes)
 
     def _read(self, camera: str, path: str, offset: int, length: int) -> bytes | None:
         handle = _openQuietly(os.path.join(self.folder(camera), path))

@@ -68,7 +68,7 @@ class RecorderCollector:
             family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
                 name, documentation, labels=["camera"])
             for camera, status in statuses.items():
-                value = status[key]
+                value = status.get(key)
                 if value is not None:
                     family.add_metric([camera], float(value))
             yield family
@@ -90,4 +90,6 @@ def metricsResource(recorder: RecorderService) -> IResource:
 
     registry = CollectorRegistry()
     registry.register(RecorderCollector(recorder))
+    for collector in getattr(recorder, "extraCollectors", ()):
+        registry.register(collector)
     return MetricsResource(registry=registry)

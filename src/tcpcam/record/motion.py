@@ -221,14 +221,30 @@ class MotionWorker:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._next = 0
+        self._started = False
 
     def addCamera(self, name: str, threshold: float, mask: Sequence[tuple[float, float, float, float]],
                   preRoll: float, postRoll: float, report: Callable[[str, MotionEvent], object]) -> MotionStats:
         """Watch one camera; returns its counters."""
         camera = _Camera(name, MotionDetector(mask), MotionEvents(threshold, preRoll, postRoll), report)
-        self._cameras[name] = camera
-        self._order.append(camera)
+        with self._condition:
+            self._cameras[name] = camera
+            self._order.append(camera)
+        if self._started:
+            self.start()
         return camera.stats
+
+    def removeCamera(self, name: str) -> MotionEvent | None:
+        """Stop watching one camera; returns its event still going on, now ended, if any."""
+        with self._condition:
+            camera = self._cameras.pop(name, None)
+            if camera is None:
+                return None
+            self._order.remove(camera)
+            self._next = 0
+        event = camera.events.flush()
+        camera.stats.active = False
+        return event
 
     def submit(self, name: str, frame: bytes, timeMs: int) -> None:
         """Offer one frame of camera ``name``; replaces (and counts) one still waiting."""
@@ -240,7 +256,8 @@ class MotionWorker:
             self._condition.notify()
 
     def start(self) -> None:
-        """Start the thread (if any camera is watched)."""
+        """Start the thread (if any camera is watched; else once one is added)."""
+        self._started = True
         if self._order and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="tcpcam-motion", daemon=True)
             self._thread.start()

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -128,6 +128,8 @@ class SegmentStore:
         #: Bytes of every indexed and pending frame of this camera.
         self.totalBytes = 0
         self.recovery: RecoveryReport | None = None
+        #: Called in the writer's thread as ``onClosed(store, segment id)`` once a segment is final and indexed.
+        self.onClosed: Callable[[SegmentStore, int], object] | None = None
 
     # -- life cycle -----------------------------------------------------
 
@@ -325,6 +327,8 @@ class SegmentStore:
             current.handle.close()
             if current.id is None:
                 removeQuietly(current.path)
+        if self.onClosed is not None and current.id is not None:
+            self.onClosed(self, current.id)
 
     # -- motion -----------------------------------------------------------
 

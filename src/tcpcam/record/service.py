@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import clientFromString
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -18,6 +20,7 @@ from tcpcam.core.mac import KEY_BYTES
 from tcpcam.record.camera import CameraRecorder, FactoryMaker, defaultFactoryMaker
 from tcpcam.record.endpoints import LaterEndpoint
 from tcpcam.record.eventlog import EventLog
+from tcpcam.record.footage import Footage
 from tcpcam.record.motion import MotionWorker
 from tcpcam.record.retention import Retention, RetentionPolicy
 from tcpcam.record.simulated import SimulatedCamera
@@ -25,8 +28,9 @@ from tcpcam.record.storage import makeStore
 from tcpcam.record.writer import DiskWriter
 
 if TYPE_CHECKING:
-    from tcpcam.record.config import RecorderConfig
+    from tcpcam.record.config import CameraConfig, RecorderConfig
     from tcpcam.record.web import WebService
+    from tcpcam.record.writer import Store
 
 log = Logger(namespace="tcpcam.record")
 
@@ -66,25 +70,63 @@ class RecorderService(MultiService):
 
             self.web = WebService(config.web, self, reactor)
             self.web.setServiceParent(self)
+        self._factoryMaker = factoryMaker
+        #: Called with each new camera's store before its recorder starts (the fleet's uploader hooks in here).
+        self.onStore: Callable[[CameraConfig, Store], object] | None = None
         for camera in config.cameras:
-            if camera.simulated:
-                endpoint = LaterEndpoint("the built-in simulated camera")
-                camera = dataclasses.replace(camera, key=os.urandom(KEY_BYTES))
-                self.simulated = SimulatedCamera(reactor, camera.pin, endpoint, camera.key)
-                self.simulated.setServiceParent(self)
-            else:
-                endpoint = clientFromString(reactor, camera.endpoint)
-            directory = os.path.join(config.out, camera.name)
-            sink = self.writer.addCamera(
-                camera.name, makeStore(config.format, directory, config.segmentSeconds, config.segmentBytes),
-                EventLog(os.path.join(directory, "events.jsonl")))
-            recorder = CameraRecorder(
-                camera, endpoint, sink, reactor,
-                backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
-                factoryMaker=factoryMaker, motion=self.motion, memory=self.memory,
-            )
-            recorder.setServiceParent(self)
-            self.cameras[camera.name] = recorder
+            self.addCamera(camera)
+
+    def addCamera(self, camera: CameraConfig) -> CameraRecorder:
+        """Record one more camera (also while running: the fleet adds the cameras it holds a lease on)."""
+        config = self.config
+        if camera.name in self.cameras:
+            raise ValueError("camera %s is recorded already" % camera.name)
+        endpoint: IStreamClientEndpoint
+        if camera.simulated:
+            later = LaterEndpoint("the built-in simulated camera")
+            camera = dataclasses.replace(camera, key=os.urandom(KEY_BYTES))
+            self.simulated = SimulatedCamera(self._reactor, camera.pin, later, camera.key)
+            self.simulated.setServiceParent(self)
+            endpoint = later
+        else:
+            endpoint = clientFromString(self._reactor, camera.endpoint)
+        directory = os.path.join(config.out, camera.name)
+        store = makeStore(config.format, directory, config.segmentSeconds, config.segmentBytes)
+        if self.onStore is not None:
+            self.onStore(camera, store)
+        sink = self.writer.addCamera(camera.name, store, EventLog(os.path.join(directory, "events.jsonl")))
+        recorder = CameraRecorder(
+            camera, endpoint, sink, self._reactor,
+            backoffInitial=config.backoffInitial, backoffMax=config.backoffMax,
+            factoryMaker=self._factoryMaker, motion=self.motion, memory=self.memory,
+        )
+        self.cameras[camera.name] = recorder
+        recorder.setServiceParent(self)
+        return recorder
+
+    def removeCamera(self, name: str) -> Deferred[None]:
+        """Stop recording one camera: disconnect it, then close its store; fires once both are done."""
+        recorder = self.cameras.pop(name)
+        stopping = recorder.disownServiceParent()
+        ended = self.motion.removeCamera(name)
+        if ended is not None:
+            recorder.sink.call(functools.partial(recorder.saveEvent, event=ended))
+
+        def closeStore(result: object) -> Deferred[None]:
+            if isinstance(result, Failure):
+                log.failure("stopping camera {name}", result, name=name)
+            return self.writer.removeCamera(recorder.sink)
+
+        return maybeDeferred(lambda: stopping).addBoth(closeStore)
+
+    def openFootage(self) -> Footage:
+        """A new reader of this recorder's footage, for the web pages and their exports (a fleet's reads S3)."""
+        return Footage(self.config.out)
+
+    @property
+    def footageFormat(self) -> str:
+        """The format of the footage :meth:`openFootage` reads (the timeline needs ``segments``)."""
+        return self.config.format
 
     @property
     def retention(self) -> Retention:

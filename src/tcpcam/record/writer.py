@@ -91,6 +91,8 @@ class CameraSink:
         self.stats = WriteStats()
         self.onDiskState: Callable[[bool, str, int], object] = lambda failing, reason, dropped: None
         self.onEventLogState: Callable[[bool, str], object] = lambda failing, reason: None
+        #: Called as ``onEvent(kind, fields)`` in the reactor thread with each ``events.jsonl`` line queued.
+        self.onEvent: Callable[[str, dict[str, object]], object] | None = None
         self._retryAt = 0.0
 
     @property
@@ -116,6 +118,8 @@ class CameraSink:
 
     def event(self, kind: str, **fields: object) -> bool:
         """Queue one ``events.jsonl`` line, stamped now."""
+        if self.onEvent is not None:
+            self.onEvent(kind, fields)
         return self.writer.put((self, "event", kind, time.time(), fields), 0, control=True)
 
     def call(self, function: Callable[[Store], object], done: Callable[[object], object] | None = None) -> bool:
@@ -157,11 +161,31 @@ class DiskWriter:
         self.peakTotalBytes = 0
 
     def addCamera(self, name: str, store: Store, events: EventLog) -> CameraSink:
-        """The sink of one camera (before :meth:`start`)."""
+        """The sink of one camera; once the thread runs, the thread adds it and opens its store first."""
         sink = CameraSink(self, name, store, events)
-        self.sinks[name] = sink
-        self.retention.stores[name] = store
+        if self._thread is None:
+            self.sinks[name] = sink
+            self.retention.stores[name] = store
+        elif not self.put((sink, "add"), 0, control=True):
+            raise RuntimeError("the disk writer is stopping or its queue is full: cannot add camera %s" % name)
         return sink
+
+    def removeCamera(self, sink: CameraSink) -> Deferred[None]:
+        """Close a camera's store (after what is queued for it) and forget it; fires in the reactor once done."""
+        done: Deferred[None] = Deferred()
+        if self._thread is None or not self.put((sink, "remove", done), 0, control=True):
+            self._forget(sink)
+            done.callback(None)
+        return done
+
+    def _forget(self, sink: CameraSink) -> None:
+        if self.sinks.get(sink.name) is sink:
+            del self.sinks[sink.name]
+            self.retention.stores.pop(sink.name, None)
+        try:
+            sink.store.close()
+        except Exception as error:
+            self._report(log.error, "camera {name}: cannot close its store: {error}", name=sink.name, error=error)
 
     @property
     def queuedBytes(self) -> int:
@@ -296,6 +320,13 @@ class DiskWriter:
             self._writeFrame(sink, item[2], item[3], item[4], item[5], item[6])
         elif kind == "event":
             self._writeEvent(sink, item[2], item[3], item[4])
+        elif kind == "add":
+            self.sinks[sink.name] = sink
+            self.retention.stores[sink.name] = sink.store
+            self._openStore(sink)
+        elif kind == "remove":
+            self._forget(sink)
+            self._reactor.callFromThread(item[2].callback, None)
         elif kind == "call":
             function, done = item[2], item[3]
             try:

@@ -324,7 +324,7 @@ class ExportManager:
         os.makedirs(self.folder, exist_ok=True)
         exportId = secrets.token_hex(8)
         job = ExportJob(self.root, camera, start, end, os.path.join(self.folder, exportId + ".mp4"),
-                        every=every, fps=fps)
+                        every=every, fps=fps, opener=self.reads.opener)
         export = WebExport(exportId, camera, start, end, every, fps, job, self.reactor.seconds(), eventId)
         self._makeRoom()
         self.jobs[exportId] = export

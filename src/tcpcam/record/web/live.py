@@ -114,10 +114,36 @@ class LiveTree(Folder):
     """Everything behind the login: the grid, each camera's folder, ``status.json`` and ``metrics``."""
 
     def __init__(self, recorder: RecorderService, pages: dict[str, IResource], limits: ViewerLimits,
-                 clock: IReactorTime, webStatus: Callable[[], dict[str, Any]], metrics: IResource) -> None:
+                 clock: IReactorTime, webStatus: Callable[[], dict[str, Any]], metrics: IResource,
+                 cameraChildren: Callable[[str], dict[bytes, IResource]] | None = None) -> None:
         Folder.__init__(self)
+        self.recorder = recorder
+        self._pages = pages
+        self._limits = limits
+        self._clock = clock
+        #: More pages of each camera's folder, by name (the timeline, playback and exports).
+        self._cameraChildren = cameraChildren
+        #: Camera name -> (the camera, its folder): at most one per camera the recorder has.
+        self._folders: dict[str, tuple[object, CameraFolder]] = {}
         self.putChild(b"", pages["live.html"])
         self.putChild(b"status.json", StatusResource(recorder, webStatus))
         self.putChild(b"metrics", metrics)
-        for name, camera in recorder.cameras.items():
-            self.putChild(name.encode(), CameraFolder(camera, pages["camera.html"], limits, clock))
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        """``/NAME/``: the camera's folder, looked up now (in a fleet, cameras come and go while it runs)."""
+        cameras = self.recorder.cameras
+        name = path.decode("ascii", "replace")
+        camera = cameras.get(name)
+        if camera is None:
+            return PlainError(404, "no such page")
+        made = self._folders.get(name)
+        if made is not None and made[0] is camera:
+            return made[1]
+        folder = CameraFolder(camera, self._pages["camera.html"], self._limits, self._clock)
+        if self._cameraChildren is not None:
+            for child, resource in self._cameraChildren(name).items():
+                folder.putChild(child, resource)
+        for gone in [known for known in self._folders if known not in cameras]:
+            del self._folders[gone]
+        self._folders[name] = (camera, folder)
+        return folder

@@ -17,6 +17,7 @@ writes it once it comes, unless the client left meanwhile.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -86,9 +87,12 @@ class FootageReads:
     #: Reads waiting or running at once for one address.
     perAddress = MAX_READS_PER_ADDRESS
 
-    def __init__(self, root: str, reactor: Any, threads: int = READ_THREADS) -> None:
+    def __init__(self, root: str, reactor: Any, threads: int = READ_THREADS,
+                 opener: Callable[[], Footage] | None = None) -> None:
         self.root = root
-        self.footage = Footage(root)
+        #: Makes a footage reader: the one of these reads, and one per export (a fleet's reads the object store).
+        self.opener: Callable[[], Footage] = opener if opener is not None else functools.partial(Footage, root)
+        self.footage = self.opener()
         self.pool = ThreadPool(0, threads, name="tcpcam-web-reads")
         self.reactor = reactor
         self._byAddress: dict[str, int] = {}

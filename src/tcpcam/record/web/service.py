@@ -53,7 +53,7 @@ class WebService(Service):
         #: Playback streams of recorded footage, bounded per address like the live ones.
         self.players = ViewerLimits(PLAYERS_PER_ADDRESS)
         #: Every read of recorded footage, in worker threads.
-        self.reads = FootageReads(recorder.config.out, reactor)
+        self.reads = FootageReads(recorder.config.out, reactor, opener=recorder.openFootage)
         self.exports = ExportManager(recorder.config.out, self.reads, reactor, self.lowOnSpace)
         self.site: WebSite | None = None
         self.limits: ConnectionLimits | None = None
@@ -77,9 +77,9 @@ class WebService(Service):
         children: dict[bytes, Any] = dict(timelineChildren(self.reads, camera))
         children[b"play.mjpg"] = PlayResource(self.reads, camera, self.players, self._reactor)
         children[b"exports"] = ExportsResource(self.exports, camera)
-        if self.recorder.config.format != "segments":
+        if self.recorder.footageFormat != "segments":
             refusal = PlainError(404, "the timeline needs --format segments (this recorder writes %s)"
-                                 % self.recorder.config.format)
+                                 % self.recorder.footageFormat)
             children = {name: refusal for name in children}
         children[b"timeline"] = pages["timeline.html"]
         return children
@@ -88,11 +88,7 @@ class WebService(Service):
         """The site: the public login pages, and the live view behind the login."""
         assets = loadAssets()
         tree = LiveTree(self.recorder, dict(assets), self.viewers, self._reactor, self.webStatus,
-                        metricsResource(self.recorder))
-        for name in self.recorder.cameras:
-            folder = tree.getStaticEntity(name.encode())
-            for path, child in self.footageChildren(name, dict(assets)).items():
-                folder.putChild(path, child)
+                        metricsResource(self.recorder), lambda name: self.footageChildren(name, assets))
         public = {
             b"login": LoginResource(self.auth, assets["login.html"]),
             b"logout": LogoutResource(self.auth),
