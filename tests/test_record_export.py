@@ -4,15 +4,14 @@ Runs where TCPCAM_SYSTEM_TEST=1 (tox -e system, which installs ffmpeg);
 there a missing ffprobe is a failure. Elsewhere the tests are skipped.
 """
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 import pytest_twisted
+from ffprobe_support import ffprobe
 from record_support import realJpeg
 from test_record_footage import T0, record
 from twisted.internet import reactor
@@ -22,18 +21,6 @@ from tcpcam.record.footage import Footage
 
 pytestmark = pytest.mark.skipif(os.environ.get("TCPCAM_SYSTEM_TEST") != "1",
                                 reason="the export tests run in their own tox env: tox -e system")
-
-
-def ffprobe(path):
-    program = shutil.which("ffprobe")
-    if program is None:
-        pytest.fail("ffprobe is not installed: apt-get install -y ffmpeg")
-    result = subprocess.run(
-        [program, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,pix_fmt,width,height,nb_read_frames,duration", "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["streams"][0]
 
 
 def jitteredTimes(count):

@@ -37,6 +37,10 @@ was told, for tests) and private names. Not part of the device bundle.
 import os as _os
 import time as _time
 
+from standin_env import failing_captures as _failing_captures
+from standin_env import frame_files as _frame_files
+from standin_env import getenv as _getenv
+
 JPEG = 4
 YUV422 = 1
 GRAYSCALE = 3
@@ -96,34 +100,6 @@ _INIT_DEFAULTS = {
 
 #: What the stand-in was told, for tests: init arguments and sensor settings.
 state = {"running": False, "leaked": False, "inits": 0, "captures": 0, "settings": {}}
-
-
-def _getenv(name):
-    getenv = getattr(_os, "getenv", None)
-    return getenv(name) if getenv else None
-
-
-def _failing_captures():
-    text = _getenv("TCPCAM_CAMERA_FAIL") or ""
-    if text.strip() == "all":
-        return "all"
-    numbers = []
-    for part in text.split(","):
-        part = part.strip()
-        if part:
-            numbers.append(int(part))
-    return numbers
-
-
-def _frame_files():
-    folder = _getenv("TCPCAM_CAMERA_DIR")
-    if not folder:
-        return ["test.jpg"]
-    names = sorted(
-        name for name in _os.listdir(folder)
-        if name.lower().endswith(".jpg") or name.lower().endswith(".jpeg")
-    )
-    return [folder + "/" + name for name in names]
 
 
 def _idf_error(text):

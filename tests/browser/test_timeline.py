@@ -23,7 +23,6 @@ from browser_support import (
     browser,
     colourPixels,
     elementBox,
-    ffprobe,
     pictureShown,
     quit,
     screenshot,
@@ -31,6 +30,7 @@ from browser_support import (
     waitForDownload,
     waitUntil,
 )
+from ffprobe_support import ffprobe
 
 pytestmark = BROWSER_ONLY
 

@@ -50,6 +50,10 @@ import os as _os
 import sys as _sys
 import time as _time
 
+from standin_env import failing_captures as _failing_captures
+from standin_env import frame_files as _frame_files
+from standin_env import getenv as _getenv
+
 _ENOENT = 2
 
 
@@ -153,29 +157,6 @@ state = {
     "object": None, "initialized": False, "config": None, "sensor": {}, "buffers": [], "lengths": [],
     "ready": [], "held": None, "captures": 0, "fills": 0, "inits": 0, "frees": 0, "files": [], "fail": [], "hang": 0,
 }
-
-
-def _getenv(name):
-    getenv = getattr(_os, "getenv", None)
-    return getenv(name) if getenv else None
-
-
-def _failing_captures():
-    text = _getenv("TCPCAM_CAMERA_FAIL") or ""
-    if text.strip() == "all":
-        return "all"
-    return [int(part.strip()) for part in text.split(",") if part.strip()]
-
-
-def _frame_files():
-    folder = _getenv("TCPCAM_CAMERA_DIR")
-    if not folder:
-        return ["test.jpg"]
-    names = sorted(
-        name for name in _os.listdir(folder)
-        if name.lower().endswith(".jpg") or name.lower().endswith(".jpeg")
-    )
-    return [folder + "/" + name for name in names]
 
 
 def _warning(text):

@@ -34,7 +34,7 @@ FLASH_BLOCKS_VARIABLE = "TCPCAM_FLASH_BLOCKS"
 #: The stand-in flash's image, beside the device folder.
 FLASH_IMAGE = "flash.img"
 #: The stand-in modules, in the firmware's simulator folder.
-SIMULATOR_MODULES = ("camera.py", "machine.py", "board_flash.py", "camera_api/camera.py")
+SIMULATOR_MODULES = ("camera.py", "standin_env.py", "machine.py", "board_flash.py", "camera_api/camera.py")
 #: Camera driver name -> the simulator folder (under ``simulator/``) whose ``camera`` module plays it.
 DRIVERS = {"lemariva": "", "cnadler86": "camera_api"}
 #: The driver simulated unless told otherwise.
