@@ -37,9 +37,9 @@ was told, for tests) and private names. Not part of the device bundle.
 import os as _os
 import time as _time
 
-from standin_env import failing_captures as _failing_captures
-from standin_env import frame_files as _frame_files
-from standin_env import getenv as _getenv
+from standin_env import init_fails as _init_fails
+from standin_env import next_capture as _next_capture
+from standin_env import start as _start
 
 JPEG = 4
 YUV422 = 1
@@ -137,16 +137,14 @@ def init(*args, **kwargs):
         _idf_error("cam intr alloc failed")
         _idf_error("Camera Init Failed")
         raise OSError("Camera Init Failed")
-    if state["inits"] <= int(_getenv("TCPCAM_CAMERA_INIT_FAIL") or 0):
+    if _init_fails(state["inits"]):
         _idf_error("Camera probe failed with error 0x105(ESP_ERR_NOT_FOUND)")
         _idf_error("Camera Init Failed")
         raise OSError("Camera Init Failed")
     state["running"] = True
     state["settings"] = {"format": values["format"], "framesize": values["framesize"], "quality": values["quality"],
                          "fb_size": values["fb_size"], "fb_location": values["fb_location"]}
-    state["files"] = _frame_files()
-    state["fail"] = _failing_captures()
-    state["hang"] = int(_getenv("TCPCAM_CAMERA_HANG") or 0)
+    _start(state)
     return True
 
 
@@ -164,14 +162,9 @@ def capture(*args):
     _check_count(args, 0)
     if not state["running"]:
         return False
-    state["captures"] += 1
-    number = state["captures"]
-    if number == state["hang"]:
-        while True:
-            _time.sleep_ms(1000)
-    fail = state["fail"]
-    if fail == "all" or number in fail:
+    if _next_capture(state):
         return False
+    number = state["captures"]
     files = state["files"]
     if not files:
         return False

@@ -50,9 +50,9 @@ import os as _os
 import sys as _sys
 import time as _time
 
-from standin_env import failing_captures as _failing_captures
-from standin_env import frame_files as _frame_files
-from standin_env import getenv as _getenv
+from standin_env import init_fails as _init_fails
+from standin_env import next_capture as _next_capture
+from standin_env import start as _start
 
 _ENOENT = 2
 
@@ -239,12 +239,10 @@ def _init_camera():
     if config["fb_count"] > 1 and config["pixel_format"] != PixelFormat.JPEG:
         _warning("It is recomended to use a frame buffer size of 1 for non-JPEG pixel format")
     state["inits"] += 1
-    if state["inits"] <= int(_getenv("TCPCAM_CAMERA_INIT_FAIL") or 0):
+    if _init_fails(state["inits"]):
         print("E (%d) camera: Camera probe failed with error 0x105(ESP_ERR_NOT_FOUND)" % _time.ticks_ms())
         raise OSError(-261, "ESP_ERR_NOT_FOUND")
-    state["files"] = _frame_files()
-    state["fail"] = _failing_captures()
-    state["hang"] = int(_getenv("TCPCAM_CAMERA_HANG") or 0)
+    _start(state)
     size = 1
     for name in state["files"]:
         try:
@@ -273,13 +271,7 @@ def _deinit_camera():
 def _take_frame():
     _check_init()
     _give_back()
-    state["captures"] += 1
-    number = state["captures"]
-    if number == state["hang"]:
-        while True:
-            _time.sleep_ms(1000)
-    fail = state["fail"]
-    if fail == "all" or number in fail:
+    if _next_capture(state):
         return None
     return _newest_or_oldest()
 
