@@ -478,9 +478,12 @@ class ServerRole:
         self._want(deadline)
 
     def _finished(self, link: _Link, event: Finished, now: int) -> list:
+        said = self._stream_finished(link, event)
+        return [said] + self._close(link, now, reason="finished", why=said.text)
+
+    def _stream_finished(self, link: _Link, event: Finished) -> Log:
         self.counters["finished"] += 1
-        text = "%s got its %s" % (link.peer, plural(event.frames_sent, "frame"))
-        return [Log(INFO, text, "client")] + self._close(link, now, reason="finished", why=text)
+        return Log(INFO, "%s got its %s" % (link.peer, plural(event.frames_sent, "frame")), "client")
 
     def _offer2(self, link: _Link, session: Session2, head: bytes, frame: bytes, now: int, deadline: int) -> list:
         """Offer one frame to a protocol 2 client: a snapshot it asked for, a stream frame its rate allows."""
@@ -511,9 +514,7 @@ class ServerRole:
                 link.next_frame_at = now + int(1000 / session.max_fps)
             for event in session.frame_sent():
                 if isinstance(event, Finished):
-                    self.counters["finished"] += 1
-                    text = "%s got its %s" % (link.peer, plural(event.frames_sent, "frame"))
-                    actions.append(Log(INFO, text, "client"))
+                    actions.append(self._stream_finished(link, event))
         return actions
 
     def capture_failed(self, ticket: int, reason: str, now: int, unexpected: bool = False) -> list:
