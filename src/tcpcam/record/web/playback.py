@@ -47,11 +47,11 @@ from zope.interface import implementer
 
 from tcpcam.record.footage import Footage
 from tcpcam.record.web import query
-from tcpcam.record.web.plain import NO_CACHE, plainText
+from tcpcam.record.web.plain import plainText
 from tcpcam.record.web.query import BadQuery
 from tcpcam.record.web.reads import RETRY_SECONDS, FootageReads, ReadsBusy
 from tcpcam.record.web.stall import StallWatch
-from tcpcam.record.web.stream import STREAM_TYPE, ViewerLimits, clientHost, partHeader
+from tcpcam.record.web.stream import ViewerLimits, clientHost, partHeader, setStreamHeaders
 from tcpcam.record.web.timeline import hasFootage
 
 log = Logger(namespace="tcpcam.record")
@@ -264,8 +264,7 @@ class PlayResource(Resource):
 
     def render_HEAD(self, request: Request) -> bytes:
         """Only the headers: a HEAD request gets no stream."""
-        request.setHeader(b"content-type", STREAM_TYPE)
-        request.setHeader(b"cache-control", NO_CACHE)
+        setStreamHeaders(request)
         return b""
 
     def render_GET(self, request: Request) -> bytes | int:
@@ -288,8 +287,7 @@ class PlayResource(Resource):
         if self.limits.full(address):
             return plainText(request, 429, "too many playback streams from your address (at most %d at once)"
                              % self.limits.perAddress, retryAfter=5)
-        request.setHeader(b"content-type", STREAM_TYPE)
-        request.setHeader(b"cache-control", NO_CACHE)
+        setStreamHeaders(request)
         PlaybackStream(request, self.reads, self.camera, start, end, speed, self._clock, self.limits,
                        address).start()
         return NOT_DONE_YET

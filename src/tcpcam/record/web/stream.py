@@ -30,6 +30,12 @@ BOUNDARY = b"tcpcamframe"
 STREAM_TYPE = b"multipart/x-mixed-replace; boundary=" + BOUNDARY
 
 
+def setStreamHeaders(request: Request) -> None:
+    """The headers of an MJPEG stream response (live or played back): its type, and no caching."""
+    request.setHeader(b"content-type", STREAM_TYPE)
+    request.setHeader(b"cache-control", NO_CACHE)
+
+
 def clientHost(request: Request) -> str:
     """The address a request comes from, as the limits and the throttle count it."""
     address = request.getClientAddress()
@@ -225,8 +231,7 @@ class StreamResource(Resource):
 
     def render_HEAD(self, request: Request) -> bytes:
         """Only the headers: a HEAD request gets no stream."""
-        request.setHeader(b"content-type", STREAM_TYPE)
-        request.setHeader(b"cache-control", NO_CACHE)
+        setStreamHeaders(request)
         return b""
 
     def render_GET(self, request: Request) -> bytes | int:
@@ -238,8 +243,7 @@ class StreamResource(Resource):
         if self.limits.full(address):
             return plainText(request, 429, "too many live streams from your address (at most %d at once)"
                              % self.limits.perAddress, retryAfter=5)
-        request.setHeader(b"content-type", STREAM_TYPE)
-        request.setHeader(b"cache-control", NO_CACHE)
+        setStreamHeaders(request)
         request.setHeader(b"pragma", b"no-cache")
         MjpegViewer(request, self.camera, self._clock, self.limits, address).start()
         return NOT_DONE_YET
